@@ -1,0 +1,40 @@
+"""What every recommender in kgrec is: something that scores the whole catalogue for a batch of users.
+
+Closed-form models (most-popular, EASE, text kNN) do their work in `fit`; gradient-trained models
+(BPR, LightGCN, kgrec) implement `loss` and are driven by `kgrec.train.loop`. The evaluator and the
+inference API only ever call `score`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kgrec.data.dataset import Dataset
+
+
+class Recommender(torch.nn.Module):
+    """Base class. Subclasses are built as `Model(data, **hyperparameters)` from `conf/model/*.yaml`."""
+
+    #: True when the model is trained by gradient steps on (user, positive item) batches.
+    trainable: bool = False
+    #: True when the model needs the text encoder's node features (see kgrec.text.features).
+    needs_text: bool = False
+
+    def __init__(self, data: Dataset):
+        super().__init__()
+        self.num_users = data.num_users
+        self.num_items = data.num_items
+
+    def fit(self, data: Dataset) -> None:
+        """Closed-form fitting on `data.train`. Gradient-trained models leave this as is."""
+
+    def loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Training loss for a batch of positive (user, item) pairs."""
+        raise NotImplementedError(f"{type(self).__name__} is not trained by gradient steps")
+
+    def prepare_scoring(self) -> None:
+        """Called once before a round of `score` calls (e.g. to propagate embeddings once)."""
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores of shape (len(users), num_items); higher is better. Masking is the evaluator's job."""
+        raise NotImplementedError
