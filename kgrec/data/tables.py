@@ -1,0 +1,143 @@
+"""Strict reading of delimited tables (CSV/TSV, optionally gzipped) and Parquet.
+
+Every row keeps its physical line number (header = line 1) so that later checks (unknown ids, bad
+numbers) can name the exact line. Harmless oddities are accepted: a BOM, CRLF line endings, blank
+lines, extra columns (named in a warning).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from kgrec.data.problems import Problems
+from kgrec.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Table:
+    """Columns of strings, plus the physical line number each row came from."""
+
+    path: Path
+    columns: dict[str, list[str]]
+    lines: list[int]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+def _separator(path: Path, sep: str | None) -> str:
+    if sep is not None:
+        return sep
+    suffixes = [s.lower() for s in path.suffixes]
+    if ".csv" in suffixes:
+        return ","
+    return "\t"
+
+
+def _open_text(path: Path, encoding: str) -> io.TextIOBase:
+    raw = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+    # utf-8-sig strips a BOM; newline="" lets csv see CRLF as a line ending.
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    return io.TextIOWrapper(raw, encoding=codec, newline="")
+
+
+def _rows(path: Path, sep: str, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) for every non-blank row; a decoding error names its line."""
+    with _open_text(path, encoding) as handle:
+        if sep == "\t":
+            line_number = 0
+            while True:
+                try:
+                    line = handle.readline()
+                except UnicodeDecodeError as error:
+                    raise DataError(path, line_number + 1, f"bytes that are not valid {encoding} ({error.reason})",
+                                    hint="set data.encoding, e.g. data.encoding=latin-1") from None
+                if not line:
+                    return
+                line_number += 1
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    yield line_number, line.split("\t")
+        else:
+            reader = csv.reader(handle, delimiter=sep)
+            line_number = 0
+            while True:
+                start = reader.line_num + 1
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    return
+                except UnicodeDecodeError as error:
+                    raise DataError(path, start, f"bytes that are not valid {encoding} ({error.reason})",
+                                    hint="set data.encoding, e.g. data.encoding=latin-1") from None
+                except csv.Error as error:
+                    raise DataError(path, start, f"malformed CSV ({error})") from None
+                if any(field.strip() for field in fields):
+                    yield start, fields
+
+
+def read_table(
+    path: str | Path,
+    required: Sequence[str],
+    optional: Sequence[str] = (),
+    *,
+    sep: str | None = None,
+    encoding: str = "utf-8",
+    problems: Problems | None = None,
+) -> Table:
+    """Read the `required` (and any present `optional`) columns of a headed table; others are ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, "file not found")
+    if path.suffix.lower() == ".parquet":
+        return _read_parquet(path, required, optional)
+    problems = problems or Problems()
+    rows = _rows(path, _separator(path, sep), encoding)
+    header_line, header = next(rows, (None, None))
+    if header is None:
+        raise DataError(path, None, "file is empty (expected a header row)")
+    header = [name.strip() for name in header]
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise DataError(path, header_line, f"missing column(s) {missing}; the header has {header}")
+    wanted = list(required) + [name for name in optional if name in header and name not in required]
+    extra = [name for name in header if name not in wanted and name not in optional]
+    if extra:
+        log.warning("%s: ignoring extra column(s) %s", path, extra)
+    positions = [header.index(name) for name in wanted]
+    columns: dict[str, list[str]] = {name: [] for name in wanted}
+    lines: list[int] = []
+    for line_number, fields in rows:
+        if len(fields) < len(header):
+            problems.bad_row(DataError(path, line_number, f"expected {len(header)} fields, found {len(fields)}"))
+            continue
+        for name, position in zip(wanted, positions):
+            columns[name].append(fields[position].strip())
+        lines.append(line_number)
+    return Table(path, columns, lines)
+
+
+def _read_parquet(path: Path, required: Sequence[str], optional: Sequence[str]) -> Table:
+    """Parquet has no lines: rows are numbered from 1 and reported as lines of the file."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(path, None, "reading Parquet needs pyarrow", hint="pip install 'kgrec[parquet]'") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises several types for unreadable files
+        raise DataError(path, None, f"not a readable Parquet file ({error})") from None
+    missing = [name for name in required if name not in table.column_names]
+    if missing:
+        raise DataError(path, None, f"missing column(s) {missing}; the file has {table.column_names}")
+    wanted = list(required) + [name for name in optional if name in table.column_names and name not in required]
+    columns = {name: ["" if value is None else str(value) for value in table.column(name).to_pylist()] for name in wanted}
+    return Table(path, columns, list(range(1, table.num_rows + 1)))
