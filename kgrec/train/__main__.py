@@ -1,0 +1,5 @@
+"""`python -m kgrec.train` is `kgrec-train`."""
+
+from kgrec.cli.train import main
+
+main()

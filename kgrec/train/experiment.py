@@ -1,0 +1,131 @@
+"""One experiment, start to finish: load data, build and fit a model, evaluate, write the run directory.
+
+Plain data in (a resolved config dict), plain files out:
+  metrics.json      {"valid": {...}, "test": {...}, "test_cold": {...}}
+  recs/<split>.tsv  user_id item_id rank: the top `eval.n_recs` unseen items of every evaluated user
+  deciles.json      recall@K per popularity decile, per split (for plots)
+  train_log.json    epochs, seconds, peak memory
+  checkpoint.pt     the model's state_dict;  config.yaml  the resolved config;  results.md  the table
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
+
+from kgrec.data.dataset import Dataset
+from kgrec.data.load import load_dataset
+from kgrec.evaluate.metrics import EvalResult, evaluate
+from kgrec.evaluate.report import results_table, write_recs
+from kgrec.models.base import Recommender
+from kgrec.train.loop import TrainerConfig, TrainingLog, train
+
+log = logging.getLogger(__name__)
+
+EVAL_SPLITS = ("valid", "test", "test_cold")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(model_config: dict[str, Any], data: Dataset, encoder_config: dict, cache_dir: str) -> Recommender:
+    """Instantiate `conf/model/<name>.yaml`; text features are computed (or read from cache) only if needed."""
+    hyperparameters = {key: value for key, value in model_config.items() if key != "train"}
+    model_class = get_class(hyperparameters["_target_"])
+    extra = {}
+    if model_class.needs_text:
+        from kgrec.text.cache import EmbeddingCache
+        from kgrec.text.encoder import TextEncoder
+        from kgrec.text.features import node_text_features
+
+        encoder = TextEncoder(**encoder_config)
+        extra["text_features"] = node_text_features(data, encoder, EmbeddingCache(cache_dir))
+    return instantiate(hyperparameters, data=data, **extra, _convert_="all")
+
+
+def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: dict) -> TrainingLog:
+    """Closed-form fit, or gradient training with early stopping on the validation metric."""
+    start = time.perf_counter()
+    model.fit(data)
+    if not model.trainable:
+        return TrainingLog(seconds=time.perf_counter() - start)
+    monitor = eval_config["monitor"]
+
+    def validate() -> float:
+        return evaluate(model.score, data, "valid", ks=eval_config["ks"], head_share=eval_config["head_share"],
+                        n_recs=0, batch_size=eval_config["batch_size"], device=trainer.device).metrics[monitor]
+
+    return train(model, data, trainer, validate, monitor=f"valid_{monitor}")
+
+
+def _atomic_write(path: Path, write) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    _atomic_write(path, lambda target: target.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n"))
+
+
+def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dict[str, float]]:
+    """Run the experiment described by the resolved `config`; returns the metrics written to metrics.json."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(config["seed"])
+    data = load_dataset(config["data"])
+    model_config = config["model"]
+    trainer = TrainerConfig(**{**config["trainer"], **model_config.get("train", {}), "seed": config["seed"]})
+    model = build_model(model_config, data, config["encoder"], config["cache_dir"]).to(trainer.device)
+    log.info("model %s on %s", type(model).__name__, data.name)
+
+    history = fit(model, data, trainer, config["eval"])
+    model.eval()
+    eval_config = config["eval"]
+    metrics: dict[str, dict[str, float]] = {}
+    deciles: dict[str, dict[str, list[float]]] = {}
+    eval_start = time.perf_counter()
+    with torch.no_grad():
+        model.prepare_scoring()
+        for split in EVAL_SPLITS:
+            if not len(data.splits.get(split, ())):
+                continue
+            result: EvalResult = evaluate(model.score, data, split, ks=eval_config["ks"],
+                                          head_share=eval_config["head_share"], n_recs=eval_config["n_recs"],
+                                          batch_size=eval_config["batch_size"], device=trainer.device)
+            metrics[split] = result.metrics
+            deciles[split] = {f"recall@{k}": values for k, values in result.decile_recall.items()}
+            if split != "valid":
+                write_recs(out_dir / "recs" / f"{split}.tsv", data, result)
+    eval_seconds = time.perf_counter() - eval_start
+
+    _write_json(out_dir / "metrics.json", metrics)
+    _write_json(out_dir / "deciles.json", deciles)
+    _write_json(out_dir / "train_log.json", {
+        "model": type(model).__name__, "dataset": data.name, "train_seconds": history.seconds,
+        "seconds_per_epoch": history.seconds_per_epoch, "best_epoch": history.best_epoch,
+        "eval_seconds": eval_seconds, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "epochs": history.epochs,
+    })
+    _atomic_write(out_dir / "checkpoint.pt", lambda target: torch.save(model.state_dict(), target))
+    _atomic_write(out_dir / "config.yaml", lambda target: target.write_text(OmegaConf.to_yaml(config)))
+    table = (f"## {type(model).__name__} on {data.name}\n\n"
+             + results_table(metrics, k=eval_config["report_k"])
+             + f"\n\ntrain {history.seconds:.1f} s, evaluation {eval_seconds:.1f} s\n")
+    (out_dir / "results.md").write_text(table)
+    print(table)
+    return metrics
