@@ -1,0 +1,247 @@
+"""Top-K evaluation with the benchmark's metric definitions (shared/datasets/README.md, "Metric definitions").
+
+Each batch of users is scored once; the user's train (and valid) items and every non-candidate are set to
+-inf and one `torch.topk` serves every cut-off. Per-user values are kept and averaged once at the end, so
+the result does not depend on the batch size. A -inf item is never a recommendation: a user with fewer
+eligible items than K gets a shorter list.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from kgrec.data.dataset import Dataset, Interactions
+from kgrec.errors import KgrecError
+
+#: Splits that can be evaluated, and the splits whose items each one excludes from a user's ranking.
+EXCLUDED = {"valid": ("train",), "test": ("train", "valid"), "test_cold": ("train", "valid")}
+#: Per-user metrics, averaged over every evaluated user.
+USER_METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
+#: Popularity groups of `decile_recall`.
+DECILES = 10
+
+ScoreFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class EvalResult:
+    """Metrics of one split plus what the reports need: every user's top list and the per-decile recall.
+
+    `top_items[r]` is the ranking of user `users[r]`, best first; it is padded with -1 where the user has
+    fewer eligible items than the list is wide. `decile_recall[k][d]` is recall@k on the items of
+    popularity decile d + 1 (decile 1 = most popular), NaN where no user has a split item there.
+    """
+
+    metrics: dict[str, float]
+    users: np.ndarray
+    top_items: np.ndarray
+    decile_recall: dict[int, list[float]]
+
+
+def popularity_order(data: Dataset) -> np.ndarray:
+    """Non-cold items by train count, most popular first; ties go to the lower index so the order is stable."""
+    non_cold = np.setdiff1d(np.arange(data.num_items), data.cold_items)
+    return non_cold[np.argsort(-data.item_popularity()[non_cold], kind="stable")]
+
+
+def item_groups(data: Dataset, head_share: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boolean (head, tail, cold) masks over items.
+
+    Head is the top `ceil(head_share * items that occur in train)` by train count, so that it is what a
+    model could have learned to be popular; tail is every other non-cold item.
+    """
+    if not 0.0 <= head_share <= 1.0:
+        raise ValueError(f"head_share must lie in [0, 1], got {head_share}")
+    cold = np.zeros(data.num_items, dtype=bool)
+    cold[data.cold_items] = True
+    head = np.zeros(data.num_items, dtype=bool)
+    head[popularity_order(data)[: math.ceil(head_share * np.count_nonzero(data.item_popularity()))]] = True
+    return head, ~head & ~cold, cold
+
+
+def evaluate(
+    score_fn: ScoreFn,
+    data: Dataset,
+    split: str,
+    ks: Sequence[int] = (10, 20, 50),
+    head_share: float = 0.2,
+    n_recs: int = 100,
+    batch_size: int = 1024,
+    device: str | torch.device = "cpu",
+) -> EvalResult:
+    """Rank the candidate pool for every user with items in `split` and score the top lists.
+
+    `score_fn(users)` returns scores of shape (len(users), data.num_items); higher is better.
+    """
+    if min(ks) < 1 or n_recs < 1:
+        raise ValueError(f"cut-offs and n_recs must be positive, got ks={tuple(ks)}, n_recs={n_recs}")
+    positives = _split(data, split)
+    users = np.unique(positives.users)
+    head, tail, cold = item_groups(data, head_share)
+    candidates = cold if split == "test_cold" else np.ones(data.num_items, dtype=bool)
+    if not candidates.any():
+        raise KgrecError(f"split {split!r} has no candidate items (the dataset has no cold items)")
+    seen = [data.splits[name] for name in EXCLUDED[split] if name in data.splits]
+    seen_users, seen_items = np.concatenate([s.users for s in seen]), np.concatenate([s.items for s in seen])
+    seen_ptr, seen_items = _user_rows(users, seen_users, seen_items)
+    pos_ptr, pos_items = _user_rows(users, positives.users, positives.items)
+
+    device = torch.device(device)
+    width = min(max(n_recs, *ks), int(candidates.sum()))
+    non_candidates = torch.from_numpy(~candidates).to(device)
+    head_tail = _one_hot(np.where(head, 0, np.where(tail, 1, -1)), 2, device)
+    deciles = _one_hot(_decile_labels(data), DECILES, device)
+
+    per_user = {(name, k): np.empty(len(users)) for name in USER_METRICS + ("head_recall", "tail_recall") for k in ks}
+    decile_per_user = {k: np.empty((len(users), DECILES)) for k in ks}
+    counts = {k: torch.zeros(data.num_items, dtype=torch.long, device=device) for k in ks}
+    top_items = np.empty((len(users), min(n_recs, width)), dtype=np.int64)
+
+    progress = tqdm(total=len(users), desc=f"evaluate {split}", file=sys.stderr, disable=not sys.stderr.isatty())
+    with torch.no_grad():
+        for start in range(0, len(users), batch_size):
+            stop = min(start + batch_size, len(users))
+            scores = _scores(score_fn, users[start:stop], data.num_items, device)
+            scores[_row_mask(seen_ptr, seen_items, start, stop, data.num_items, device)] = -math.inf
+            scores[:, non_candidates] = -math.inf
+            values, top = torch.topk(scores, width, dim=1)
+            eligible = values > -math.inf
+            relevant = _row_mask(pos_ptr, pos_items, start, stop, data.num_items, device)
+            hits = relevant.gather(1, top) & eligible
+            top_items[start:stop] = torch.where(eligible, top, -1)[:, : top_items.shape[1]].cpu().numpy()
+
+            n_relevant = relevant.sum(1).double()
+            head_tail_relevant = (relevant.float() @ head_tail).double()
+            decile_relevant = (relevant.float() @ deciles).double()
+            for k in ks:
+                top_k, hits_k = top[:, :k], hits[:, :k].double()
+                for name, value in _user_metrics(hits_k, n_relevant, k).items():
+                    per_user[name, k][start:stop] = value.cpu().numpy()
+                head_tail_recall = _group_recall(head_tail_relevant, top_k, hits_k, head_tail).cpu().numpy()
+                per_user["head_recall", k][start:stop] = head_tail_recall[:, 0]
+                per_user["tail_recall", k][start:stop] = head_tail_recall[:, 1]
+                decile_per_user[k][start:stop] = _group_recall(decile_relevant, top_k, hits_k, deciles).cpu().numpy()
+                counts[k] += torch.bincount(top_k[eligible[:, :k]], minlength=data.num_items)
+            progress.update(stop - start)
+    progress.close()
+
+    # Every cold item is non-head, so head/tail metrics would say nothing on the cold split.
+    head_tail_apply = split != "test_cold"
+    metrics = {}
+    for k in ks:
+        for name in USER_METRICS:
+            metrics[f"{name}@{k}"] = float(per_user[name, k].mean())
+        if head_tail_apply:
+            metrics[f"head_recall@{k}"] = _mean_defined(per_user["head_recall", k])
+            metrics[f"tail_recall@{k}"] = _mean_defined(per_user["tail_recall", k])
+        item_counts = counts[k].cpu().numpy()
+        metrics[f"coverage@{k}"] = float(np.mean(item_counts[candidates] > 0))
+        if head_tail_apply:
+            metrics[f"tail_share@{k}"] = _share(item_counts[~head].sum(), item_counts.sum())
+        metrics[f"gini@{k}"] = _gini(item_counts[candidates])
+    metrics["users"] = float(len(users))
+    decile_recall = {k: [_mean_defined(decile_per_user[k][:, d]) for d in range(DECILES)] for k in ks}
+    return EvalResult(metrics, users, top_items, decile_recall)
+
+
+def _split(data: Dataset, split: str) -> Interactions:
+    if split not in EXCLUDED:
+        raise KgrecError(f"cannot evaluate split {split!r}; choose one of {', '.join(EXCLUDED)}")
+    if split not in data.splits:
+        raise KgrecError(f"dataset {data.name!r} has no {split!r} split")
+    if len(data.splits[split]) == 0:
+        raise KgrecError(f"split {split!r} of dataset {data.name!r} is empty: there is nothing to evaluate")
+    return data.splits[split]
+
+
+def _user_rows(users: np.ndarray, pair_users: np.ndarray, pair_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of the pairs by row of `users` (sorted), so a batch of rows is one contiguous slice.
+
+    Pairs of users outside `users` are not needed by this evaluation and are left out.
+    """
+    rows = np.searchsorted(users, pair_users)
+    keep = rows < len(users)
+    keep[keep] = users[rows[keep]] == pair_users[keep]
+    order = np.argsort(rows[keep], kind="stable")
+    return np.searchsorted(rows[keep][order], np.arange(len(users) + 1)), pair_items[keep][order]
+
+
+def _row_mask(ptr: np.ndarray, items: np.ndarray, start: int, stop: int, num_items: int, device) -> torch.Tensor:
+    """Dense (stop - start, num_items) mask of the CSR rows start..stop."""
+    rows = np.repeat(np.arange(stop - start), np.diff(ptr[start : stop + 1]))
+    mask = torch.zeros(stop - start, num_items, dtype=torch.bool, device=device)
+    mask[torch.from_numpy(rows).to(device), torch.from_numpy(items[ptr[start] : ptr[stop]]).to(device)] = True
+    return mask
+
+
+def _scores(score_fn: ScoreFn, users: np.ndarray, num_items: int, device) -> torch.Tensor:
+    scores = score_fn(torch.from_numpy(users).to(device))
+    if scores.shape != (len(users), num_items):
+        raise KgrecError(f"score_fn returned shape {tuple(scores.shape)}, expected ({len(users)}, {num_items})")
+    if torch.isnan(scores).any():
+        raise KgrecError("score_fn returned NaN scores")
+    # A copy, so that masking never writes into a model's cached scores.
+    return scores.to(device=device, dtype=scores.dtype if scores.is_floating_point() else torch.float, copy=True)
+
+
+def _decile_labels(data: Dataset) -> np.ndarray:
+    """Popularity decile (0 = most popular) of every non-cold item, -1 for cold items."""
+    labels = np.full(data.num_items, -1)
+    for decile, members in enumerate(np.array_split(popularity_order(data), DECILES)):
+        labels[members] = decile
+    return labels
+
+
+def _one_hot(labels: np.ndarray, n_groups: int, device) -> torch.Tensor:
+    """(num_items, n_groups) membership matrix; items labelled -1 belong to no group."""
+    member = labels >= 0
+    one_hot = torch.zeros(len(labels), n_groups, device=device)
+    one_hot[torch.from_numpy(np.flatnonzero(member)).to(device), torch.from_numpy(labels[member]).to(device)] = 1.0
+    return one_hot
+
+
+def _user_metrics(hits: torch.Tensor, n_relevant: torch.Tensor, k: int) -> dict[str, torch.Tensor]:
+    """Recall, NDCG, hit, MRR and precision of each user's top k (`hits` may be narrower than k)."""
+    discount = 1.0 / torch.log2(torch.arange(2, k + 2, device=hits.device, dtype=torch.double))
+    ideal = discount.cumsum(0)[n_relevant.clamp(max=k).long() - 1]
+    n_hits = hits.sum(1)
+    reciprocal_rank = 1.0 / torch.arange(1, hits.shape[1] + 1, device=hits.device, dtype=torch.double)
+    return {
+        "recall": n_hits / n_relevant,
+        "ndcg": (hits * discount[: hits.shape[1]]).sum(1) / ideal,
+        "hit": (n_hits > 0).double(),
+        "mrr": (hits * reciprocal_rank).amax(1),
+        "precision": n_hits / k,
+    }
+
+
+def _group_recall(n_relevant: torch.Tensor, top, hits, groups) -> torch.Tensor:
+    """Per user and group: hits among the user's relevant items of the group / their number (NaN if none)."""
+    n_hits = (groups[top].double() * hits.unsqueeze(-1)).sum(1)
+    return n_hits / n_relevant
+
+
+def _share(part: int, whole: int) -> float:
+    return float(part / whole) if whole else math.nan
+
+
+def _gini(counts: np.ndarray) -> float:
+    """Gini coefficient of non-negative counts: 0 when even, (n - 1) / n when one item takes everything."""
+    if counts.sum() == 0:
+        return math.nan
+    ranked = np.sort(counts).astype(np.float64)
+    n = len(ranked)
+    return float(2.0 * np.sum(np.arange(1, n + 1) * ranked) / (n * ranked.sum()) - (n + 1) / n)
+
+
+def _mean_defined(values: np.ndarray) -> float:
+    """Mean over the users for whom the value is defined (NaN when there are none)."""
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if len(defined) else math.nan
