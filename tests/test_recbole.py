@@ -71,8 +71,8 @@ def atomic(tmp_path, name="toy", **files):
 
 
 def test_small_atomic_files(tmp_path):
-    atomic(tmp_path, inter=INTER, item=ITEM, kg="head_id:token\trelation_id:token\ttail_id:token\n"
-           "e10\tgenre\tgA\ne10\tgenre\tgA\ne11\tgenre\tgB\n", link="item_id:token\tentity_id:token\n10\te10\n12\te12\n")
+    kg = "head_id:token\trelation_id:token\ttail_id:token\ne10\tgenre\tgA\ne10\tgenre\tgA\ne11\tgenre\tgB\n"
+    atomic(tmp_path, inter=INTER, item=ITEM, kg=kg, link="item_id:token\tentity_id:token\n10\te10\n12\te12\n")
     data = load_recbole(tmp_path, split=NO_SPLIT)
     assert data.item_ids == ["10", "11", "12"] and data.user_ids == ["1", "2"]
     assert data.item_texts == ["Alpha. Genre: A, B.", "Beta. Genre: B.", "Gamma. Genre: C."]
