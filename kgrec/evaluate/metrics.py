@@ -89,8 +89,9 @@ def evaluate(
     if not candidates.any():
         raise KgrecError(f"split {split!r} has no candidate items (the dataset has no cold items)")
     seen = [data.splits[name] for name in EXCLUDED[split] if name in data.splits]
-    seen_users, seen_items = np.concatenate([s.users for s in seen]), np.concatenate([s.items for s in seen])
-    seen_ptr, seen_items = _user_rows(users, seen_users, seen_items)
+    seen_ptr, seen_items = _user_rows(
+        users, np.concatenate([s.users for s in seen]), np.concatenate([s.items for s in seen])
+    )
     pos_ptr, pos_items = _user_rows(users, positives.users, positives.items)
 
     device = torch.device(device)
@@ -144,7 +145,8 @@ def evaluate(
         item_counts = counts[k].cpu().numpy()
         metrics[f"coverage@{k}"] = float(np.mean(item_counts[candidates] > 0))
         if head_tail_apply:
-            metrics[f"tail_share@{k}"] = _share(item_counts[~head].sum(), item_counts.sum())
+            filled = item_counts.sum()
+            metrics[f"tail_share@{k}"] = float(item_counts[~head].sum() / filled) if filled else math.nan
         metrics[f"gini@{k}"] = _gini(item_counts[candidates])
     metrics["users"] = float(len(users))
     decile_recall = {k: [_mean_defined(decile_per_user[k][:, d]) for d in range(DECILES)] for k in ks}
@@ -222,14 +224,15 @@ def _user_metrics(hits: torch.Tensor, n_relevant: torch.Tensor, k: int) -> dict[
     }
 
 
-def _group_recall(n_relevant: torch.Tensor, top, hits, groups) -> torch.Tensor:
-    """Per user and group: hits among the user's relevant items of the group / their number (NaN if none)."""
+def _group_recall(
+    n_relevant: torch.Tensor, top: torch.Tensor, hits: torch.Tensor, groups: torch.Tensor
+) -> torch.Tensor:
+    """Per user and group: hits among the user's relevant items of the group / their number (NaN if none).
+
+    `n_relevant` is (users, groups), `top` and `hits` are (users, k), `groups` is the (items, groups) one-hot.
+    """
     n_hits = (groups[top].double() * hits.unsqueeze(-1)).sum(1)
     return n_hits / n_relevant
-
-
-def _share(part: int, whole: int) -> float:
-    return float(part / whole) if whole else math.nan
 
 
 def _gini(counts: np.ndarray) -> float:
