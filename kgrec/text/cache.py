@@ -63,9 +63,10 @@ class EmbeddingCache:
             keys = np.concatenate([keys, np.array(list(missing), dtype=keys.dtype)])
             vectors = np.concatenate([vectors, encoder.encode(list(missing.values()))])
             self._save(path, encoder.identity, keys, vectors)
-            row = {key: k for k, key in enumerate(keys.tolist())}
-        log.info("embedding cache %s: %d hits, %d encoded", path.parent.name, len(texts) - len(missing), len(missing))
-        return vectors[[row[key] for key in wanted]].reshape(len(texts), encoder.dim)
+            for key in missing:
+                row[key] = len(row)
+        log.info("embedding cache %s: %d texts, %d newly encoded", path.parent.name, len(texts), len(missing))
+        return vectors[[row[key] for key in wanted]]
 
     @staticmethod
     def _load(path: Path, identity: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
