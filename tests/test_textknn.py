@@ -59,3 +59,30 @@ def test_rejects_text_features_of_another_catalogue(encoder):
     features["item"] = tuple(tensor[:-1] for tensor in features["item"])
     with pytest.raises(KgrecError, match="5 items but movies has 6"):
         TextKNN(data, features)
+
+
+def test_ml100k_cold_items_liked_by_a_user_outrank_other_cold_items(ml100k_bundle, encoder):
+    """Text is the only signal on cold items; on the 100 lightest cold-test users it must beat chance clearly."""
+    load_bundle = pytest.importorskip("kgrec.data.bundle").load_bundle
+    data = load_bundle(ml100k_bundle)
+    train, cold_test = data.train, data.splits["test_cold"]
+    train_counts = np.bincount(train.users, minlength=data.num_users)
+    test_users = np.unique(cold_test.users)
+    users = test_users[np.argsort(train_counts[test_users], kind="stable")[:100]]
+    # Encode only what these users need, to stay fast: their train items and the cold candidates.
+    needed = np.union1d(train.items[np.isin(train.users, users)], data.cold_items)
+    features = torch.zeros(data.num_items, encoder.dim)
+    features[needed] = torch.from_numpy(encoder.encode([data.item_texts[i] for i in needed]))
+    mask = torch.zeros(data.num_items, dtype=torch.bool)
+    mask[needed] = True
+    model = TextKNN(data, {"item": (features, mask)})
+    model.fit(data)
+    scores = model.score(torch.from_numpy(users))[:, data.cold_items].numpy()
+
+    aucs, recalls = [], []
+    for user_scores, user in zip(scores, users):
+        liked = np.isin(data.cold_items, cold_test.items[cold_test.users == user])
+        aucs.extend((user_scores[~liked] < score).mean() for score in user_scores[liked])
+        recalls.append(liked[np.argsort(-user_scores)[:20]].sum() / liked.sum())
+    assert np.mean(aucs) > 0.6  # chance is 0.5
+    assert np.mean(recalls) > 2 * 20 / len(data.cold_items)  # twice the recall@20 of a random ranking
