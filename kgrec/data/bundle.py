@@ -1,0 +1,199 @@
+"""The benchmark bundle (shared/datasets/README.md): fixed splits, catalogue, cold items, KG and tags.
+
+Every file present is validated whatever the model will use, so that a broken bundle fails at load
+time naming the file and line, not half-way through training.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgrec.data.dataset import SPLITS, Dataset, Interactions, KnowledgeGraph, Tags
+from kgrec.data.problems import Problems
+from kgrec.data.tables import _rows, read_table
+from kgrec.errors import DataError, KgrecError
+
+log = logging.getLogger(__name__)
+
+KG_OPTIONS = ("label_predicates", "category_predicates", "language")
+# Splits whose users define the user vocabulary; test_cold and tags may only name those users.
+USER_SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class _Catalogue:
+    ids: list[str]
+    entities: list[str | None]
+    titles: list[str]
+    texts: list[str]
+    index: dict[str, int]
+
+
+def load_bundle(path: str | Path, *, on_error: str = "raise", kg: dict[str, Any] | None = None) -> Dataset:
+    """Load and check a bundle directory; `kg` holds options for kgrec.data.rdf.load_rdf (e.g. language)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(root, None, "bundle directory not found")
+    problems = Problems(on_error)
+    catalogue = _read_items(root / "items.tsv", problems)
+    cold_items = _read_cold_items(root / "cold_items.txt", catalogue.index, problems)
+    users: dict[str, int] = {}
+    splits = {
+        name: _read_split(root / f"{name}.tsv", name, catalogue.index, set(cold_items.tolist()), users, problems)
+        for name in SPLITS
+    }
+    tags_path = root / "tags.tsv"
+    tags = _read_tags(tags_path, catalogue.index, users, problems) if tags_path.exists() else Tags()
+    data = Dataset(
+        name=_name(root),
+        user_ids=list(users),
+        item_ids=catalogue.ids,
+        item_titles=catalogue.titles,
+        item_texts=catalogue.texts,
+        splits=splits,
+        cold_items=cold_items,
+        kg=_load_kg(root / "kg.nt", catalogue.entities, kg or {}, problems),
+        tags=tags,
+    )
+    log.info(data.summary())
+    problems.log_summary()
+    return data
+
+
+def _name(root: Path) -> str:
+    """The directory's name; the shared datasets keep bundles in <dataset>/bundle, so there the dataset's."""
+    root = root.resolve()
+    return root.parent.name if root.name == "bundle" else root.name
+
+
+def _read_items(path: Path, problems: Problems) -> _Catalogue:
+    table = read_table(path, ["item_id", "entity", "title", "text"], problems=problems)
+    catalogue = _Catalogue([], [], [], [], {})
+    first_line: dict[str, int] = {}
+    rows = zip(table.columns["item_id"], table.columns["entity"], table.columns["title"], table.columns["text"])
+    seen_rows: set[tuple[str, ...]] = set()
+    for row, line in zip(rows, table.lines):
+        item, entity, title, text = row
+        if row in seen_rows:
+            problems.duplicates += 1
+        elif not item:
+            problems.bad_row(DataError(path, line, "empty item_id"))
+        elif item in catalogue.index:
+            problems.bad_row(DataError(path, line, f"item {item!r} is already listed on line {first_line[item]}"))
+        else:
+            seen_rows.add(row)
+            first_line[item] = line
+            catalogue.index[item] = len(catalogue.ids)
+            catalogue.ids.append(item)
+            catalogue.entities.append(entity or None)
+            catalogue.titles.append(title)
+            catalogue.texts.append(text)
+    if not catalogue.ids:
+        raise DataError(path, None, "no items")
+    return catalogue
+
+
+def _read_cold_items(path: Path, item_index: dict[str, int], problems: Problems) -> np.ndarray:
+    """One item id a line, no header."""
+    if not path.is_file():
+        raise DataError(path, None, "file not found")
+    cold: dict[int, None] = {}
+    for line, fields in _rows(path, "\t", "utf-8"):
+        if len(fields) != 1:
+            problems.bad_row(DataError(path, line, f"expected one item id, found {len(fields)} fields"))
+            continue
+        item = _lookup(item_index, fields[0].strip(), "item", path, line, problems)
+        if item is None:
+            continue
+        if item in cold:
+            problems.duplicates += 1
+        cold[item] = None
+    return np.array(list(cold), dtype=np.int64)
+
+
+def _read_split(path: Path, name: str, item_index: dict[str, int], cold: set[int], users: dict[str, int],
+                problems: Problems) -> Interactions:
+    table = read_table(path, ["user_id", "item_id", "timestamp"], problems=problems)
+    rows: dict[tuple[int, int, int], None] = {}
+    for user_id, item_id, stamp, line in zip(table.columns["user_id"], table.columns["item_id"],
+                                             table.columns["timestamp"], table.lines):
+        item = _lookup(item_index, item_id, "item", path, line, problems)
+        timestamp = _integer(stamp, path, line, problems)
+        if item is None or timestamp is None:
+            continue
+        if name in USER_SPLITS and user_id:
+            users.setdefault(user_id, len(users))
+        user = _lookup(users, user_id, "user", path, line, problems)
+        if user is None:
+            continue
+        if item in cold and name != "test_cold":
+            raise DataError(path, line, f"item {item_id!r} is in cold_items.txt, so only test_cold.tsv may hold it")
+        if item not in cold and name == "test_cold":
+            raise DataError(path, line, f"item {item_id!r} is not in cold_items.txt (test_cold.tsv holds cold items)")
+        if (user, item, timestamp) in rows:
+            problems.duplicates += 1
+        rows[(user, item, timestamp)] = None
+    if name == "train" and not rows:
+        raise DataError(path, None, "no interactions (every model trains on them)")
+    columns = np.array(list(rows), dtype=np.int64).reshape(-1, 3).T
+    return Interactions(users=columns[0], items=columns[1], timestamps=columns[2])
+
+
+def _read_tags(path: Path, item_index: dict[str, int], users: dict[str, int], problems: Problems) -> Tags:
+    table = read_table(path, ["user_id", "item_id", "tag"], problems=problems)
+    names: dict[str, int] = {}
+    applications: dict[tuple[int, int, int], None] = {}
+    for user_id, item_id, tag, line in zip(table.columns["user_id"], table.columns["item_id"],
+                                           table.columns["tag"], table.lines):
+        user = _lookup(users, user_id, "user", path, line, problems)
+        item = _lookup(item_index, item_id, "item", path, line, problems)
+        if user is None or item is None:
+            continue
+        tag = tag.strip().lower()
+        if not tag:
+            problems.bad_row(DataError(path, line, "empty tag"))
+            continue
+        key = (user, item, names.setdefault(tag, len(names)))
+        if key in applications:
+            problems.duplicates += 1
+        applications[key] = None
+    tag_users, tag_items, tag_ids = np.array(list(applications), dtype=np.int64).reshape(-1, 3).T
+    return Tags(users=tag_users, items=tag_items, tags=tag_ids, names=list(names))
+
+
+def _load_kg(path: Path, entities: list[str | None], options: dict[str, Any], problems: Problems) -> KnowledgeGraph:
+    unknown = sorted(set(options) - set(KG_OPTIONS))
+    if unknown:
+        raise KgrecError(f"data.kg: unknown option(s) {unknown}; a bundle's KG accepts {list(KG_OPTIONS)}")
+    if not path.exists():
+        return KnowledgeGraph(item_entity=np.full(len(entities), -1, dtype=np.int64))
+    # rdflib is imported only when there is a KG: it is slow to import.
+    from kgrec.data.rdf import load_rdf
+
+    chosen = {key: value for key, value in options.items() if value is not None}
+    return load_rdf([path], entities, problems=problems, **chosen)
+
+
+def _lookup(index: dict[str, int], key: str, what: str, path: Path, line: int, problems: Problems) -> int | None:
+    if key in index:
+        return index[key]
+    if not key:
+        problems.bad_row(DataError(path, line, f"empty {what}_id"))
+    elif what == "user":
+        problems.bad_row(DataError(path, line, f"user {key!r} does not appear in train, valid or test"))
+    else:
+        problems.bad_row(DataError(path, line, f"unknown item {key!r}", hint="every item must be listed in items.tsv"))
+    return None
+
+
+def _integer(value: str, path: Path, line: int, problems: Problems) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        problems.bad_row(DataError(path, line, f"timestamp {value!r} is not an integer"))
+        return None
