@@ -40,13 +40,12 @@ def load_bundle(path: str | Path, *, on_error: str = "raise", kg: dict[str, Any]
     if not root.is_dir():
         raise DataError(root, None, "bundle directory not found")
     problems = Problems(on_error)
+    kg_options = _kg_options(kg or {})
     catalogue = _read_items(root / "items.tsv", problems)
     cold_items = _read_cold_items(root / "cold_items.txt", catalogue.index, problems)
+    cold = set(cold_items.tolist())
     users: dict[str, int] = {}
-    splits = {
-        name: _read_split(root / f"{name}.tsv", name, catalogue.index, set(cold_items.tolist()), users, problems)
-        for name in SPLITS
-    }
+    splits = {name: _read_split(root / f"{name}.tsv", name, catalogue.index, cold, users, problems) for name in SPLITS}
     tags_path = root / "tags.tsv"
     tags = _read_tags(tags_path, catalogue.index, users, problems) if tags_path.exists() else Tags()
     data = Dataset(
@@ -57,7 +56,7 @@ def load_bundle(path: str | Path, *, on_error: str = "raise", kg: dict[str, Any]
         item_texts=catalogue.texts,
         splits=splits,
         cold_items=cold_items,
-        kg=_load_kg(root / "kg.nt", catalogue.entities, kg or {}, problems),
+        kg=_load_kg(root / "kg.nt", catalogue.entities, kg_options, problems),
         tags=tags,
     )
     log.info(data.summary())
@@ -73,29 +72,23 @@ def _name(root: Path) -> str:
 
 def _read_items(path: Path, problems: Problems) -> _Catalogue:
     table = read_table(path, ["item_id", "entity", "title", "text"], problems=problems)
-    catalogue = _Catalogue([], [], [], [], {})
-    first_line: dict[str, int] = {}
     rows = zip(table.columns["item_id"], table.columns["entity"], table.columns["title"], table.columns["text"])
-    seen_rows: set[tuple[str, ...]] = set()
+    first: dict[str, tuple[tuple[str, ...], int]] = {}  # item id -> (its row, its line)
     for row, line in zip(rows, table.lines):
-        item, entity, title, text = row
-        if row in seen_rows:
-            problems.duplicates += 1
-        elif not item:
+        item = row[0]
+        if not item:
             problems.bad_row(DataError(path, line, "empty item_id"))
-        elif item in catalogue.index:
-            problems.bad_row(DataError(path, line, f"item {item!r} is already listed on line {first_line[item]}"))
+        elif item not in first:
+            first[item] = row, line
+        elif first[item][0] == row:
+            problems.duplicates += 1
         else:
-            seen_rows.add(row)
-            first_line[item] = line
-            catalogue.index[item] = len(catalogue.ids)
-            catalogue.ids.append(item)
-            catalogue.entities.append(entity or None)
-            catalogue.titles.append(title)
-            catalogue.texts.append(text)
-    if not catalogue.ids:
+            problems.bad_row(DataError(path, line, f"item {item!r} is already listed on line {first[item][1]}"))
+    if not first:
         raise DataError(path, None, "no items")
-    return catalogue
+    ids, entities, titles, texts = (list(column) for column in zip(*(row for row, _ in first.values())))
+    return _Catalogue(ids, [entity or None for entity in entities], titles, texts,
+                      {item: position for position, item in enumerate(ids)})
 
 
 def _read_cold_items(path: Path, item_index: dict[str, int], problems: Problems) -> np.ndarray:
@@ -166,17 +159,20 @@ def _read_tags(path: Path, item_index: dict[str, int], users: dict[str, int], pr
     return Tags(users=tag_users, items=tag_items, tags=tag_ids, names=list(names))
 
 
-def _load_kg(path: Path, entities: list[str | None], options: dict[str, Any], problems: Problems) -> KnowledgeGraph:
+def _kg_options(options: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(KG_OPTIONS))
     if unknown:
         raise KgrecError(f"data.kg: unknown option(s) {unknown}; a bundle's KG accepts {list(KG_OPTIONS)}")
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _load_kg(path: Path, entities: list[str | None], options: dict[str, Any], problems: Problems) -> KnowledgeGraph:
     if not path.exists():
         return KnowledgeGraph(item_entity=np.full(len(entities), -1, dtype=np.int64))
     # rdflib is imported only when there is a KG: it is slow to import.
     from kgrec.data.rdf import load_rdf
 
-    chosen = {key: value for key, value in options.items() if value is not None}
-    return load_rdf([path], entities, problems=problems, **chosen)
+    return load_rdf([path], entities, problems=problems, **options)
 
 
 def _lookup(index: dict[str, int], key: str, what: str, path: Path, line: int, problems: Problems) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import itertools
 import json
 import logging
 import re
@@ -226,8 +227,10 @@ def _read_lines(path: Path, text: str, format: str, problems: Problems) -> list[
         parser.line = line.rstrip("\r")
         try:
             parser.parseline()
-        except Exception as error:  # rdflib raises ParserError, but also ValueError for bad escapes
-            problems.bad_row(DataError(path, number, f"malformed {_LINE_FORMATS[format]} statement ({error})"))
+        except Exception:  # rdflib raises ParserError, and OverflowError for some bad escapes
+            # What is left of the line starts where parsing failed; rdflib's messages quote its regexes.
+            unread = parser.line.strip()[:60]
+            problems.bad_row(DataError(path, number, f"malformed {_LINE_FORMATS[format]} statement near {unread!r}"))
     return sink.statements
 
 
@@ -300,12 +303,12 @@ def _ordered_nodes(edges: list[tuple[str, str, str]]) -> list[str]:
 
 def _names(nodes: list[str]) -> list[str]:
     """Blank nodes are renamed _:b0, _:b1, ... so that the same file always gives the same names."""
-    blank = iter(range(len(nodes)))
+    blank = itertools.count()
     return [f"_:b{next(blank)}" if node.startswith("_:") else node for node in nodes]
 
 
 def _link(iri: str | None, index: dict[str, int], same_as: dict[str, set[str]]) -> int:
-    """An item's own IRI if the graph says anything about it, else the first entity it is owl:sameAs."""
+    """An item's own IRI if it has edges, else the first (in entity order) entity it is owl:sameAs."""
     if iri in index:
         return index[iri]
     return min((index[other] for other in same_as.get(iri, ()) if other in index), default=-1)
