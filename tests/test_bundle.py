@@ -209,7 +209,6 @@ def test_a_broken_bundle_names_the_file_and_line(bundle, breakage):
     assert words.lower() in str(caught.value).lower()
 
 
-@pytest.mark.xfail(strict=True, reason="kgrec.data.tables decodes 8 KB at a time, so it names line 1 (reported)")
 def test_a_non_utf8_byte_in_a_table_names_its_line(bundle):
     _non_utf8(bundle / "items.tsv", 4)
     with pytest.raises(DataError) as caught:

@@ -15,7 +15,7 @@ import numpy as np
 
 from kgrec.data.dataset import SPLITS, Dataset, Interactions, KnowledgeGraph, Tags
 from kgrec.data.problems import Problems
-from kgrec.data.tables import _rows, read_table
+from kgrec.data.tables import read_rows, read_table
 from kgrec.errors import DataError, KgrecError
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _read_cold_items(path: Path, item_index: dict[str, int], problems: Problems)
     if not path.is_file():
         raise DataError(path, None, "file not found")
     cold: dict[int, None] = {}
-    for line, fields in _rows(path, "\t", "utf-8"):
+    for line, fields in read_rows(path, "\t"):
         if len(fields) != 1:
             problems.bad_row(DataError(path, line, f"expected one item id, found {len(fields)} fields"))
             continue

@@ -16,7 +16,7 @@ import numpy as np
 from kgrec.data.dataset import Dataset, KnowledgeGraph
 from kgrec.data.problems import Problems
 from kgrec.data.raw import Catalogue, build_dataset, read_positives
-from kgrec.data.tables import Table, _open_text, read_table
+from kgrec.data.tables import Table, read_rows, read_table
 from kgrec.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,8 @@ def _header(path: Path, encoding: str) -> dict[str, str]:
     """Field name -> RecBole type, from the first line ("item_id:token" -> {"item_id": "token"})."""
     if not path.is_file():
         raise DataError(path, None, "file not found")
-    with _open_text(path, encoding) as handle:
-        first = handle.readline().rstrip("\r\n")
-    return dict(column.strip().partition(":")[::2] for column in first.split("\t"))
+    _, first = next(read_rows(path, "\t", encoding), (None, []))
+    return dict(column.strip().partition(":")[::2] for column in first)
 
 
 def _read_atomic(path: Path, required: list[str], optional: list[str], encoding: str, problems: Problems) -> Table:

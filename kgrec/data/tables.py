@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,46 +41,42 @@ def _separator(path: Path, sep: str | None) -> str:
     return "\t"
 
 
-def _open_text(path: Path, encoding: str) -> io.TextIOBase:
-    raw = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
-    # utf-8-sig strips a BOM; newline="" lets csv see CRLF as a line ending.
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
+
+def _decoded_lines(path: Path, encoding: str, position: list[int]) -> Iterator[str]:
+    """Decode line by line so that a bad byte is reported on its own line; position[0] is the current line."""
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    return io.TextIOWrapper(raw, encoding=codec, newline="")
+    with _open_binary(path) as handle:
+        for raw in handle:
+            position[0] += 1
+            try:
+                yield raw.decode(codec if position[0] == 1 else encoding)
+            except UnicodeDecodeError as error:
+                raise DataError(path, position[0], f"bytes that are not valid {encoding} ({error.reason} at "
+                                f"byte {error.start} of the line)", hint="set data.encoding, e.g. data.encoding=latin-1") from None
 
 
-def _rows(path: Path, sep: str, encoding: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) for every non-blank row; a decoding error names its line."""
-    with _open_text(path, encoding) as handle:
-        if sep == "\t":
-            line_number = 0
-            while True:
-                try:
-                    line = handle.readline()
-                except UnicodeDecodeError as error:
-                    raise DataError(path, line_number + 1, f"bytes that are not valid {encoding} ({error.reason})",
-                                    hint="set data.encoding, e.g. data.encoding=latin-1") from None
-                if not line:
-                    return
-                line_number += 1
-                line = line.rstrip("\r\n")
-                if line.strip():
-                    yield line_number, line.split("\t")
-        else:
-            reader = csv.reader(handle, delimiter=sep)
-            line_number = 0
-            while True:
-                start = reader.line_num + 1
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    return
-                except UnicodeDecodeError as error:
-                    raise DataError(path, start, f"bytes that are not valid {encoding} ({error.reason})",
-                                    hint="set data.encoding, e.g. data.encoding=latin-1") from None
-                except csv.Error as error:
-                    raise DataError(path, start, f"malformed CSV ({error})") from None
-                if any(field.strip() for field in fields):
-                    yield start, fields
+def read_rows(path: str | Path, sep: str | None = None, encoding: str = "utf-8") -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) for every non-blank row, header included.
+
+    Both CSV and TSV go through the csv module, so quoted fields (as Python's csv writes them, also with
+    tabs) are unquoted; a row's line number is the physical line it starts on.
+    """
+    path = Path(path)
+    position = [0]
+    reader = csv.reader(_decoded_lines(path, encoding, position), delimiter=_separator(path, sep), strict=True)
+    while True:
+        start = position[0] + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise DataError(path, start, f"malformed quoting ({error})") from None
+        if any(field.strip() for field in fields):
+            yield start, fields
 
 
 def read_table(
@@ -100,7 +95,7 @@ def read_table(
     if path.suffix.lower() == ".parquet":
         return _read_parquet(path, required, optional)
     problems = problems or Problems()
-    rows = _rows(path, _separator(path, sep), encoding)
+    rows = read_rows(path, sep, encoding)
     header_line, header = next(rows, (None, None))
     if header is None:
         raise DataError(path, None, "file is empty (expected a header row)")

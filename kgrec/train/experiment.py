@@ -54,7 +54,7 @@ def build_model(model_config: dict[str, Any], data: Dataset, encoder_config: dic
 
         encoder = TextEncoder(**encoder_config)
         extra["text_features"] = node_text_features(data, encoder, EmbeddingCache(cache_dir))
-    return instantiate(hyperparameters, data=data, **extra, _convert_="all")
+    return instantiate(hyperparameters, _partial_=True)(data, **extra)
 
 
 def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: dict) -> TrainingLog:
@@ -67,7 +67,7 @@ def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: 
 
     def validate() -> float:
         return evaluate(model.score, data, "valid", ks=eval_config["ks"], head_share=eval_config["head_share"],
-                        n_recs=0, batch_size=eval_config["batch_size"], device=trainer.device).metrics[monitor]
+                        n_recs=max(eval_config["ks"]), batch_size=eval_config["batch_size"], device=trainer.device).metrics[monitor]
 
     return train(model, data, trainer, validate, monitor=f"valid_{monitor}")
 
