@@ -1,0 +1,52 @@
+"""The normalised adjacency against a dense hand computation, and the user-item numbering."""
+
+import numpy as np
+import pytest
+import torch
+
+from kgrec.data.dataset import Interactions
+from kgrec.graph.adjacency import normalized_adjacency, user_item_edges
+
+
+def dense_normalized(rows, cols, num_nodes):
+    """D^-1/2 A D^-1/2 written out with numpy: A counts each listed edge in both directions."""
+    adjacency = np.zeros((num_nodes, num_nodes))
+    for row, col in zip(rows, cols):
+        adjacency[row, col] += 1
+        adjacency[col, row] += 1
+    degree = adjacency.sum(1)
+    inv_sqrt = np.divide(1.0, np.sqrt(degree), out=np.zeros(num_nodes), where=degree > 0)
+    return inv_sqrt[:, None] * adjacency * inv_sqrt[None, :]
+
+
+def test_matches_dense_computation_with_isolated_node_and_parallel_edge():
+    # A star 0-{1,2,3}, a path 3-4, a parallel edge 1-2 listed twice, node 5 isolated.
+    rows, cols = [0, 0, 0, 3, 1, 2], [1, 2, 3, 4, 2, 1]
+    result = normalized_adjacency(np.array(rows), np.array(cols), 6)
+    assert result.layout == torch.sparse_csr and result.dtype == torch.float32
+    expected = dense_normalized(rows, cols, 6)
+    np.testing.assert_allclose(result.to_dense().numpy(), expected, rtol=1e-6)
+    assert expected[1, 2] == pytest.approx(2 / 3)  # weight 2 over sqrt(3 * 3): the pair counts twice
+    assert not result.to_dense()[5].any()
+
+
+def test_each_edge_given_once_gives_a_symmetric_matrix():
+    result = normalized_adjacency(torch.tensor([0, 1]), torch.tensor([2, 2]), 3).to_dense()
+    assert torch.equal(result, result.T)
+    assert result[2, 0] == pytest.approx(1 / np.sqrt(2))
+
+
+def test_rejects_out_of_range_and_mismatched_edges():
+    with pytest.raises(ValueError, match="0..2"):
+        normalized_adjacency(np.array([0]), np.array([3]), 3)
+    with pytest.raises(ValueError, match="differ in length"):
+        normalized_adjacency(np.array([0, 1]), np.array([1]), 3)
+
+
+def test_user_item_edges_put_items_after_users():
+    interactions = Interactions(users=np.array([0, 2, 2]), items=np.array([1, 0, 3]))
+    rows, cols = user_item_edges(interactions, num_users=3)
+    np.testing.assert_array_equal(rows, [0, 2, 2])
+    np.testing.assert_array_equal(cols, [4, 3, 6])
+    propagated = normalized_adjacency(rows, cols, 3 + 4) @ torch.eye(7)
+    assert propagated[0, 4] > 0 and propagated[0, 1] == 0  # users only reach items
