@@ -187,7 +187,7 @@ def test_node_texts_fall_back_to_titles_and_mark_missing_text():
     texts = node_texts(_small_dataset())
     assert texts["item"] == ["Alien (1979). Genres: Horror, Sci-Fi.", "Clueless (1995)", None]
     assert texts["interest"] == ["space horror"]
-    assert texts["entity"] == ["Alien", "Ridley Scott", None]
+    assert texts["entity"] == [None, "Ridley Scott", None]  # e:alien is item i1, which has its own text
 
 
 def test_node_texts_reject_labels_that_do_not_match_entities():
@@ -202,7 +202,7 @@ def test_node_text_features_shapes_masks_and_cache(minilm, tmp_path):
     counting = CountingEncoder(minilm)
     features = node_text_features(data, counting, EmbeddingCache(tmp_path))
     assert set(features) == {"item", "interest", "entity"}
-    for node_type, size, has_text in [("item", 3, [1, 1, 0]), ("interest", 1, [1]), ("entity", 3, [1, 1, 0])]:
+    for node_type, size, has_text in [("item", 3, [1, 1, 0]), ("interest", 1, [1]), ("entity", 3, [0, 1, 0])]:
         vectors, mask = features[node_type]
         assert vectors.shape == (size, 384) and vectors.dtype == torch.float32
         assert mask.dtype == torch.bool and mask.tolist() == [bool(b) for b in has_text]
@@ -212,6 +212,6 @@ def test_node_text_features_shapes_masks_and_cache(minilm, tmp_path):
     torch.testing.assert_close(features["item"][0][1], clueless, atol=1e-5, rtol=0)
     encoded = len(counting.encoded)
     uncached = node_text_features(data, minilm)
-    assert len(counting.encoded) == encoded == 5
+    assert len(counting.encoded) == encoded == 4
     for node_type, (vectors, _) in uncached.items():
         torch.testing.assert_close(vectors, features[node_type][0], atol=1e-5, rtol=0)

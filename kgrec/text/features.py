@@ -28,11 +28,14 @@ def node_texts(data: Dataset) -> dict[str, list[str | None]]:
             f"{data.name}: the knowledge graph has {len(data.kg.entities)} entities "
             f"but {len(data.kg.labels)} labels"
         )
-    # Entities linked to items are the items themselves; they still keep their own label here.
+    # An entity linked to an item is that item's graph node, which speaks through the item text:
+    # its label is not encoded a second time.
+    item_linked = set(data.kg.item_entity[data.kg.item_entity >= 0].tolist()) if len(data.kg.item_entity) else set()
     return {
         "item": [_text_or_none(text, title) for text, title in zip(data.item_texts, data.item_titles)],
         "interest": [_text_or_none(name) for name in data.tags.names],
-        "entity": [_text_or_none(label) for label in data.kg.labels],
+        "entity": [None if entity in item_linked else _text_or_none(label)
+                   for entity, label in enumerate(data.kg.labels)],
     }
 
 
