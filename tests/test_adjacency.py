@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from kgrec.data.dataset import Interactions
-from kgrec.graph.adjacency import normalized_adjacency, user_item_edges
+from kgrec.graph.adjacency import normalized_adjacency, propagate, user_item_edges
 
 
 def dense_normalized(rows, cols, num_nodes):
@@ -50,3 +50,17 @@ def test_user_item_edges_put_items_after_users():
     np.testing.assert_array_equal(cols, [4, 3, 6])
     propagated = normalized_adjacency(rows, cols, 3 + 4) @ torch.eye(7)
     assert propagated[0, 4] > 0 and propagated[0, 1] == 0  # users only reach items
+
+
+def test_propagate_gradient_matches_torch_sparse_product():
+    generator = torch.Generator().manual_seed(0)
+    rows, cols = torch.randint(0, 30, (80,), generator=generator), torch.randint(0, 30, (80,), generator=generator)
+    adjacency = normalized_adjacency(rows, cols, 30)
+    x = torch.randn(30, 4, generator=generator, requires_grad=True)
+    weights = torch.randn(30, 4, generator=generator)  # a loss whose gradient is not symmetric in x
+
+    ours = propagate(adjacency, x)
+    (expected_grad,) = torch.autograd.grad((torch.sparse.mm(adjacency, x) * weights).sum(), x)
+    (grad,) = torch.autograd.grad((ours * weights).sum(), x)
+    torch.testing.assert_close(ours, adjacency.to_dense() @ x)
+    torch.testing.assert_close(grad, expected_grad)
