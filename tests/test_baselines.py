@@ -19,6 +19,16 @@ SLICE_USERS = 200
 FAST_TRAINING = TrainerConfig(epochs=6, batch_size=512, lr=0.01, patience=6)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These problems are tiny: on a busy 2-core machine, hand-offs between torch threads cost more than
+    the arithmetic (the LightGCN test takes ~45 s with 2 threads under load, ~2 s with one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def ml100k_slice(ml100k_bundle) -> Dataset:
     """The first users of the bundle with all their interactions, over the full catalogue."""
