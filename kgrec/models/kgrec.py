@@ -1,0 +1,189 @@
+"""kgrec: an LLM-embedded heterogeneous KG-GNN with a softmax scoring head, built for the long tail.
+
+Every node (user, item, interest, category, entity) starts from
+
+    x_v = MLP(t_v) + g_v * e_v
+
+where t_v is the text encoder's embedding of the node's text (zero for nodes without text), e_v a
+learned ID embedding and g_v a gate: for items g_i = n_i / (n_i + c) with n_i the item's train count,
+so popular items use their ID embedding while tail and cold items (g = 0) rely on text and graph; for
+nodes without text g = 1. Signal then flows through the union of all typed edges (user-item,
+item-interest, user-interest, item-category, KG relations) by LightGCN propagation
+
+    x^(l+1) = D^-1/2 A D^-1/2 x^(l),    h = mean_l x^(l)
+
+so a tail item borrows from the popular items that share its interests, categories and KG
+neighbours. Scores are cosine similarities over a temperature, s(u, i) = cos(h_u, h_i) / tau, trained
+end to end (MLP, ID embeddings) with a softmax over the catalogue: the full softmax when it fits,
+else a sampled softmax with logQ correction. At inference `popularity_penalty` beta subtracts
+beta * log(1 + n_i), the knob that trades head accuracy for tail exposure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kgrec.data.dataset import Dataset
+from kgrec.graph.adjacency import normalized_adjacency, propagate
+from kgrec.graph.build import build_graph, graph_summary
+from kgrec.models.base import Recommender
+
+TextFeatures = dict[str, tuple[Tensor, Tensor]]
+
+
+class KGRec(Recommender):
+    trainable = True
+    needs_text = True
+
+    def __init__(
+        self,
+        data: Dataset,
+        text_features: TextFeatures,
+        dim: int = 64,
+        layers: int = 2,
+        temperature: float = 0.1,
+        text_hidden: int = 256,
+        id_gate: float = 1.0,
+        id_dropout: float = 0.0,
+        popularity_penalty: float = 0.0,
+        full_softmax_max_items: int = 50_000,
+        sampled_negatives: int = 4096,
+        use_text: bool = True,
+        use_kg: bool = True,
+        use_interests: bool = True,
+        use_id: bool = True,
+        mask_history: bool = False,
+        seed: int = 2026,
+    ):
+        super().__init__(data)
+        self.layers, self.temperature = layers, temperature
+        self.popularity_penalty = popularity_penalty
+        self.id_dropout = id_dropout
+        self.mask_history = mask_history
+        self.full_softmax = data.num_items <= full_softmax_max_items
+        self.sampled_negatives = sampled_negatives
+        self.graph = build_graph(data, use_kg=use_kg, use_interests=use_interests)
+        print(graph_summary(self.graph))
+
+        self.node_types = list(self.graph.node_types)
+        sizes = [self.graph[t].num_nodes for t in self.node_types]
+        self.offsets = dict(zip(self.node_types, np.cumsum([0] + sizes[:-1]).tolist()))
+        self.num_nodes = int(sum(sizes))
+        self.adjacency = self._union_adjacency()
+
+        text, has_text = self._node_text(text_features, use_text)
+        # Only nodes with text go through the projection (in ml-100k 5% of the nodes).
+        self.register_buffer("text_nodes", has_text.nonzero().squeeze(1))
+        self.register_buffer("text", text[has_text], persistent=False)  # rebuilt from the cache on load
+        popularity = torch.as_tensor(data.item_popularity(), dtype=torch.float32)
+        self.register_buffer("log_popularity", torch.log1p(popularity))
+        gate = (~has_text).float()  # nodes without text always need their ID embedding
+        if use_id:
+            item_gate = popularity / (popularity + id_gate)
+            gate[self.offsets["item"]: self.offsets["item"] + self.num_items] = item_gate
+            gate[self.offsets["user"]: self.offsets["user"] + self.num_users] = 1.0
+        self.register_buffer("id_gate", gate.unsqueeze(1))
+
+        generator = torch.Generator().manual_seed(seed)
+        self.id_embedding = nn.Parameter(torch.randn(self.num_nodes, dim, generator=generator) * 0.1)
+        self.text_projection = nn.Sequential(
+            nn.Linear(text.shape[1], text_hidden), nn.GELU(), nn.Linear(text_hidden, dim)
+        ) if use_text else None
+        self.sampler = torch.Generator().manual_seed(seed + 1)
+        self.register_buffer("negative_logq", torch.log((popularity + 1) / (popularity + 1).sum()))
+        self._cache: Tensor | None = None
+        order = np.lexsort((data.train.items, data.train.users))
+        self.register_buffer("history_items", torch.as_tensor(data.train.items[order]), persistent=False)
+        counts = torch.as_tensor(np.bincount(data.train.users, minlength=data.num_users))
+        self.register_buffer("history_ptr", torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]),
+                             persistent=False)
+
+    def _union_adjacency(self) -> Tensor:
+        """One normalised adjacency over all edge types; each undirected node pair counts once."""
+        rows, cols = [], []
+        for source, relation, target in self.graph.edge_types:
+            if relation.startswith("rev_"):
+                continue  # normalized_adjacency adds the reverse direction itself
+            edges = self.graph[(source, relation, target)].edge_index
+            rows.append(edges[0] + self.offsets[source])
+            cols.append(edges[1] + self.offsets[target])
+        pairs = torch.stack([torch.cat(rows), torch.cat(cols)])
+        pairs = torch.unique(torch.sort(pairs, dim=0).values, dim=1)  # inverse KG relations are one edge
+        return normalized_adjacency(pairs[0].numpy(), pairs[1].numpy(), self.num_nodes)
+
+    def _node_text(self, text_features: TextFeatures, use_text: bool) -> tuple[Tensor, Tensor]:
+        """Text embeddings of all nodes in graph order, and which nodes have any."""
+        dim = next(iter(text_features.values()))[0].shape[1]
+        text = torch.zeros(self.num_nodes, dim)
+        has_text = torch.zeros(self.num_nodes, dtype=torch.bool)
+        if not use_text:
+            return text, has_text
+        for node_type in self.node_types:
+            start, size = self.offsets[node_type], self.graph[node_type].num_nodes
+            if node_type in ("item", "interest"):
+                vectors, mask = text_features[node_type]
+            elif node_type in ("category", "entity"):
+                entity = self.graph[node_type].entity
+                vectors, mask = text_features["entity"][0][entity], text_features["entity"][1][entity]
+            else:
+                continue
+            text[start: start + size], has_text[start: start + size] = vectors, mask
+        return text, has_text
+
+    def node_embeddings(self) -> Tensor:
+        """Propagated, L2-normalised embeddings of every node."""
+        gate = self.id_gate
+        if self.training and self.id_dropout > 0:
+            gate = gate * (torch.rand_like(gate) >= self.id_dropout)
+        x = gate * self.id_embedding
+        if self.text_projection is not None and len(self.text_nodes):
+            x = x.index_add(0, self.text_nodes, self.text_projection(self.text))
+        layers = [x]
+        for _ in range(self.layers):
+            x = propagate(self.adjacency, x)
+            layers.append(x)
+        return F.normalize(torch.stack(layers).mean(0), dim=-1)
+
+    def _users_items(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        user, item = self.offsets["user"], self.offsets["item"]
+        return h[user: user + self.num_users], h[item: item + self.num_items]
+
+    def loss(self, users: Tensor, items: Tensor) -> Tensor:
+        user_h, item_h = self._users_items(self.node_embeddings())
+        query = user_h[users]
+        if self.full_softmax:
+            logits = query @ item_h.T / self.temperature
+            if self.mask_history:
+                logits = self._mask_other_positives(logits, users, items)
+            return F.cross_entropy(logits, items)
+        negatives = torch.multinomial(self.negative_logq.exp(), self.sampled_negatives, replacement=True,
+                                      generator=self.sampler).to(users.device)
+        positive = (query * item_h[items]).sum(-1, keepdim=True) / self.temperature
+        negative = query @ item_h[negatives].T / self.temperature - self.negative_logq[negatives]
+        logits = torch.cat([positive - self.negative_logq[items].unsqueeze(1), negative], dim=1)
+        return F.cross_entropy(logits, torch.zeros(len(users), dtype=torch.long, device=users.device))
+
+    def _mask_other_positives(self, logits: Tensor, users: Tensor, items: Tensor) -> Tensor:
+        """The user's other train items are not negatives: drop them from this row's softmax."""
+        starts, ends = self.history_ptr[users], self.history_ptr[users + 1]
+        counts = ends - starts
+        rows = torch.repeat_interleave(torch.arange(len(users), device=users.device), counts)
+        within = torch.arange(int(counts.sum()), device=users.device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+        columns = self.history_items[torch.repeat_interleave(starts, counts) + within]
+        keep = columns != items[rows]
+        return logits.index_put((rows[keep], columns[keep]), torch.tensor(float("-inf"), device=logits.device))
+
+    def prepare_scoring(self) -> None:
+        self._cache = self.node_embeddings()
+
+    def score(self, users: Tensor) -> Tensor:
+        user_h, item_h = self._users_items(self._cache if self._cache is not None else self.node_embeddings())
+        scores = user_h[users] @ item_h.T / self.temperature
+        return scores - self.popularity_penalty * self.log_popularity
+
+    def train(self, mode: bool = True) -> "KGRec":
+        self._cache = None  # parameters are about to change
+        return super().train(mode)
