@@ -117,3 +117,13 @@ def test_a_missing_data_path_is_a_clear_error(tmp_path):
                          f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
     assert result.returncode != 0
     assert "absent" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_optuna_search_maximises_the_validation_metric(ml100k_bundle, tmp_path):
+    result = kgrec_train("hparams_search=ease_optuna", "data=bundle", f"data.path={ml100k_bundle}",
+                         "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path / 'search'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = (tmp_path / "search" / "optimization_results.yaml").read_text()
+    valid = [json.loads(path.read_text())["valid"]["recall@20"] for path in (tmp_path / "search").glob("*/metrics.json")]
+    assert len(valid) == 2
+    assert f"best_value: {max(valid)}" in best
