@@ -1,52 +1,40 @@
-"""Knowledge graphs from RDF files (read with rdflib): entity labels, owl:sameAs item links, categories.
+"""Knowledge graphs from RDF files: entity labels, owl:sameAs item links, categories.
 
-Two halves, so that a faster reader can be slotted in later: `read_triples` turns one file into the
-plain triples it states (duplicates included), `build_knowledge_graph` turns plain triples into a
-KnowledgeGraph. Only `read_triples` knows about file formats and rdflib. A plain triple is
-(subject, predicate, object) with IRIs as str, blank nodes as "_:id" (ids unique across files) and
-literals as `PlainLiteral`; plain Python values keep the graph building fast.
+`load_rdf` is the loader every dataset uses: it reads N-Triples, N-Quads, Turtle and TriG with the
+fast readers of kgrec.ingest and the other formats with rdflib. `read_triples` is rdflib's view of one
+file (any format) as plain triples, and `build_knowledge_graph` turns plain triples into the same
+KnowledgeGraph through the same builder: together they are the reference the fast path is tested
+against. A plain triple is (subject, predicate, object) with IRIs as str, blank nodes as "_:id"
+(ids unique across files) and literals as `PlainLiteral`.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import itertools
 import json
 import logging
 import re
-from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple, Sequence, Union
+from typing import Iterable, NamedTuple, Sequence, Union
 from xml.sax import SAXParseException
 
-import numpy as np
 from rdflib import BNode, Dataset, Literal
-from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
 from rdflib.plugins.parsers.notation3 import BadSyntax
 from rdflib.plugins.parsers.nquads import NQuadsParser
 from rdflib.plugins.parsers.ntriples import W3CNTriplesParser
 from rdflib.plugins.stores.memory import Memory
-from rdflib.util import guess_format
 
 from kgrec.data.dataset import KnowledgeGraph
 from kgrec.data.problems import Problems
 from kgrec.errors import DataError
+from kgrec.ingest.fast import DECOMPRESS, LINE_FORMATS, check_utf8, rdf_format, read_bytes
+from kgrec.ingest.graph import DEFAULT_CATEGORY_PREDICATES, DEFAULT_LABEL_PREDICATES, KgMapping, build_graph
+from kgrec.ingest.load import ingest_files
+from kgrec.ingest.terms import Statements, intern, literal_key
 
 log = logging.getLogger(__name__)
 
-# schema.org is published under both http and https, and data in the wild uses both.
-SCHEMA_HTTP, SCHEMA_HTTPS = "http://schema.org/", "https://schema.org/"
-DEFAULT_LABEL_PREDICATES = (str(RDFS.label), str(SKOS.prefLabel), SCHEMA_HTTP + "name", SCHEMA_HTTPS + "name")
-DEFAULT_CATEGORY_PREDICATES = (str(RDF.type), str(DCTERMS.subject), str(SKOS.broader),
-                               SCHEMA_HTTP + "genre", SCHEMA_HTTPS + "genre")
-
-_DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {".gz": gzip.decompress, ".bz2": bz2.decompress}
 # rdflib's RDF/XML parser starts its own errors with "<source>:<line>:<column>: ".
 _XML_LOCATION = re.compile(r"^\S*?:(\d+):\d+: ")
-_LINE_FORMATS = {"nt": "N-Triples", "ntriples": "N-Triples", "nt11": "N-Triples", "nquads": "N-Quads"}
-
-_SAME_AS, _TYPE, _CONCEPT = str(OWL.sameAs), str(RDF.type), str(SKOS.Concept)
 
 
 class PlainLiteral(NamedTuple):
@@ -65,47 +53,32 @@ def load_rdf(
     label_predicates: Sequence[str] = DEFAULT_LABEL_PREDICATES,
     category_predicates: Sequence[str] = DEFAULT_CATEGORY_PREDICATES,
     language: str = "en",
+    keep_relations: Sequence[str] | None = None,
+    drop_relations: Sequence[str] = (),
+    hops: int | None = None,
     format: str | None = None,
     problems: Problems | None = None,
 ) -> KnowledgeGraph:
-    """The union of the graphs in `paths`; `item_entities[i]` is item i's IRI (None: no IRI)."""
+    """The union of the graphs in `paths`; `item_entities[i]` is item i's IRI (None: no IRI).
+
+    The keyword options are those of kgrec.ingest.graph.KgMapping; `hops=None` keeps the whole graph.
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    problems = problems or Problems()
-    triples: list[Triple] = []
-    for path in paths:
-        found = read_triples(path, format=format, problems=problems)
-        if not found:
-            log.warning("%s: the file holds no triples; its items stay unlinked", path)
-        triples.extend(found)
-    return build_knowledge_graph(
-        triples, item_entities, label_predicates=label_predicates, category_predicates=category_predicates,
-        language=language, problems=problems, source=", ".join(str(path) for path in paths),
-    )
+    mapping = KgMapping(label_predicates, category_predicates, language, keep_relations, drop_relations, hops)
+    return ingest_files(paths, item_entities, mapping, format=format, problems=problems)[0]
 
 
 def read_triples(path: str | Path, *, format: str | None = None, problems: Problems | None = None) -> list[Triple]:
-    """Every statement of one RDF file (named graphs are merged), in file order, duplicates kept.
+    """Every statement of one RDF file as rdflib reads it (named graphs merged), in file order, duplicates kept.
 
     The format comes from the file name (`x.nt.gz` and `x.ttl.bz2` are decompressed) unless given.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, "file not found")
-    suffix = path.suffix.lower()
-    name = path.stem if suffix in _DECOMPRESS else path.name
-    format = format or guess_format(name)
-    if format is None:
-        raise DataError(path, None, "cannot tell the RDF format from the file name",
-                        hint="use .nt, .nq, .ttl, .trig, .rdf, .jsonld (optionally .gz/.bz2) or pass format=")
-    data = path.read_bytes()
-    if suffix in _DECOMPRESS:
-        try:
-            data = _DECOMPRESS[suffix](data)
-        except (OSError, EOFError, ValueError) as error:
-            raise DataError(path, None, f"cannot decompress ({error})") from None
-    if format in _LINE_FORMATS:
-        return _read_lines(path, _decode(path, data), format, problems or Problems())
+    format = rdf_format(path, format)
+    data = read_bytes(path)
+    if format in LINE_FORMATS:
+        return _read_lines(path, check_utf8(path, data), format, problems or Problems())
     return _read_document(path, data, format)
 
 
@@ -117,65 +90,20 @@ def build_knowledge_graph(
     category_predicates: Sequence[str] = DEFAULT_CATEGORY_PREDICATES,
     language: str = "en",
     problems: Problems | None = None,
-    source: str = "RDF",
 ) -> KnowledgeGraph:
-    """Literals become labels (or are dropped), owl:sameAs links items, every other triple is an edge."""
-    triples = list(triples)
-    unique = list(dict.fromkeys(triples))
-    duplicates = len(triples) - len(unique)
+    """The KnowledgeGraph of plain triples, built exactly as `load_rdf` builds the graph of a file."""
+    keys = [triple_keys(triple) for triple in triples]
+    coded = intern([Statements.of_keys(*zip(*keys)) if keys else Statements.of_keys([], [], [])])
+    kg, summary = build_graph(coded, item_entities, KgMapping(label_predicates, category_predicates, language))
     if problems is not None:
-        problems.duplicates += duplicates
-    label_rank = {predicate: rank for rank, predicate in enumerate(label_predicates)}
-    label_candidates: dict[str, list] = defaultdict(list)
-    same_as: dict[str, set[str]] = defaultdict(set)
-    edges: list[tuple[str, str, str]] = []
-    other_literals = 0
-    for subject, predicate, obj in unique:
-        if isinstance(obj, PlainLiteral):
-            if predicate in label_rank:
-                label_candidates[subject].append((label_rank[predicate], obj))
-            else:
-                other_literals += 1
-        elif predicate == _SAME_AS:
-            same_as[subject].add(obj)
-            same_as[obj].add(subject)
-        else:
-            edges.append((subject, predicate, obj))
+        problems.duplicates += summary.duplicates
+    return kg
 
-    nodes = _ordered_nodes(edges)
-    index = {node: position for position, node in enumerate(nodes)}
-    relations = sorted({predicate for _, predicate, _ in edges})
-    relation_index = {relation: position for position, relation in enumerate(relations)}
-    rows = np.array([(index[s], relation_index[p], index[o]) for s, p, o in edges], dtype=np.int64).reshape(-1, 3)
-    rows = rows[np.lexsort(rows.T[::-1])]
 
-    categories = np.zeros(len(nodes), dtype=bool)
-    category_set = set(category_predicates)
-    for subject, predicate, obj in edges:
-        if predicate in category_set:
-            categories[index[obj]] = True
-        if predicate == _TYPE and obj == _CONCEPT:
-            categories[index[subject]] = True
-
-    item_entity = np.array([_link(iri, index, same_as) for iri in item_entities], dtype=np.int64)
-    direct = sum(iri in index for iri in item_entities)
-    linked = int((item_entity >= 0).sum())
-    log.info(
-        "%s: %s triples read, %s duplicates removed, %s label triples, %s owl:sameAs, %s other literals dropped; "
-        "%s edges, %s entities (%s categories), %s relations; items linked %s (%s through owl:sameAs), not linked %s",
-        source, *(f"{count:,}" for count in (
-            len(triples), duplicates, sum(map(len, label_candidates.values())), sum(map(len, same_as.values())) // 2,
-            other_literals, len(edges), len(nodes), categories.sum(), len(relations),
-            linked, linked - direct, len(item_entities) - linked)),
-    )
-    return KnowledgeGraph(
-        entities=_names(nodes),
-        relations=relations,
-        triples=rows,
-        labels=[_best_label(label_candidates.get(node, []), language) for node in nodes],
-        item_entity=item_entity,
-        categories=categories,
-    )
+def triple_keys(triple: Triple) -> tuple[str, str, str]:
+    """The term keys of kgrec.ingest.terms for a plain triple."""
+    subject, predicate, obj = triple
+    return subject, predicate, literal_key(*obj) if isinstance(obj, PlainLiteral) else obj
 
 
 class _RecordingStore(Memory):
@@ -230,13 +158,13 @@ def _read_lines(path: Path, text: str, format: str, problems: Problems) -> list[
         except Exception:  # rdflib raises ParserError, and OverflowError for some bad escapes
             # What is left of the line starts where parsing failed; rdflib's messages quote its regexes.
             unread = parser.line.strip()[:60]
-            problems.bad_row(DataError(path, number, f"malformed {_LINE_FORMATS[format]} statement near {unread!r}"))
+            problems.bad_row(DataError(path, number, f"malformed {LINE_FORMATS[format]} statement near {unread!r}"))
     return sink.statements
 
 
 def _read_document(path: Path, data: bytes, format: str) -> list[Triple]:
     # RDF/XML declares its own encoding, so the XML parser gets the bytes.
-    source = data if format == "xml" else _decode(path, data)
+    source = data if format == "xml" else check_utf8(path, data)
     if format == "json-ld":
         _refuse_remote_contexts(path, source)
     store = _RecordingStore()
@@ -246,15 +174,6 @@ def _read_document(path: Path, data: bytes, format: str) -> list[Triple]:
         line, problem = _describe(error)
         raise DataError(path, line, f"not valid {format}: {problem}") from None
     return store.statements
-
-
-def _decode(path: Path, data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise DataError(path, line, f"bytes that are not valid UTF-8 ({error.reason})",
-                        hint="RDF text formats must be UTF-8") from None
 
 
 def _refuse_remote_contexts(path: Path, text: str) -> None:
@@ -293,35 +212,3 @@ def _describe(error: Exception) -> tuple[int | None, str]:
     if located:
         return int(located.group(1)), message[located.end():]
     return getattr(error, "lineno", None), message
-
-
-def _ordered_nodes(edges: list[tuple[str, str, str]]) -> list[str]:
-    """IRIs sorted, then blank nodes in order of appearance (their ids are arbitrary)."""
-    seen = dict.fromkeys(node for subject, _, obj in edges for node in (subject, obj))
-    return sorted(node for node in seen if not node.startswith("_:")) + [node for node in seen if node.startswith("_:")]
-
-
-def _names(nodes: list[str]) -> list[str]:
-    """Blank nodes are renamed _:b0, _:b1, ... so that the same file always gives the same names."""
-    blank = itertools.count()
-    return [f"_:b{next(blank)}" if node.startswith("_:") else node for node in nodes]
-
-
-def _link(iri: str | None, index: dict[str, int], same_as: dict[str, set[str]]) -> int:
-    """An item's own IRI if it has edges, else the first (in entity order) entity it is owl:sameAs."""
-    if iri in index:
-        return index[iri]
-    return min((index[other] for other in same_as.get(iri, ()) if other in index), default=-1)
-
-
-def _best_label(candidates: list[tuple[int, PlainLiteral]], language: str) -> str | None:
-    """Prefer `language` (or a regional variant of it), then untagged literals, then any; then predicate order."""
-    wanted = language.lower()
-
-    def preference(candidate: tuple[int, PlainLiteral]):
-        predicate_rank, literal = candidate
-        tag = (literal.language or "").lower()
-        language_rank = 0 if tag == wanted or tag.startswith(wanted + "-") else 1 if not tag else 2
-        return language_rank, predicate_rank, literal.value
-
-    return min(candidates, key=preference)[1].value if candidates else None

@@ -1,0 +1,94 @@
+"""`kgrec-ingest`: RDF files to an integer-coded graph cache that training loads without parsing.
+
+Kept light on purpose (argparse, numpy, pyarrow; no torch, no Hydra, rdflib only for RDF/XML, JSON-LD
+and N3), because the interpreter start and imports count in every ingestion's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from pathlib import Path
+
+from kgrec.data.problems import ON_ERROR_CHOICES, Problems
+from kgrec.errors import KgrecError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        print(ingest(args))
+    except KgrecError as error:
+        print(f"kgrec-ingest: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def ingest(args: argparse.Namespace) -> str:
+    """Ingest (or reuse the cache) and return the report to print."""
+    from kgrec.ingest import cache
+    from kgrec.ingest.graph import DEFAULT_CATEGORY_PREDICATES, DEFAULT_LABEL_PREDICATES, KgMapping
+    from kgrec.ingest.load import ingest_files
+
+    paths = _expand(args.paths)
+    items = _item_entities(args) if args.items else []
+    mapping = KgMapping(label_predicates=args.label_predicate or DEFAULT_LABEL_PREDICATES,
+                        category_predicates=args.category_predicate or DEFAULT_CATEGORY_PREDICATES,
+                        language=args.language, keep_relations=args.keep_relation,
+                        drop_relations=args.drop_relation or (), hops=args.hops if args.items and args.hops else None)
+    options = {**vars(mapping), "format": args.format, "on_error": args.on_error, "items": items}
+    key = cache.cache_key(paths, options)
+    cached = None if args.force else cache.load(args.out, key)
+    if cached is not None:
+        return f"{cached[1].text()}\nreused the cache in {args.out} (inputs and options unchanged)"
+    kg, summary = ingest_files(paths, items, mapping, format=args.format, problems=Problems(args.on_error))
+    cache.save(args.out, kg, summary, key)
+    return f"{summary.text()}\nwrote {args.out}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    from kgrec.ingest.graph import DEFAULT_CATEGORY_PREDICATES, DEFAULT_LABEL_PREDICATES
+
+    parser = argparse.ArgumentParser(prog="kgrec-ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="RDF files or globs (.nt .nq .ttl .trig .rdf .jsonld, "
+                                                 "optionally .gz/.bz2)")
+    parser.add_argument("--out", required=True, type=Path, help="cache directory to write (or reuse)")
+    parser.add_argument("--format", help="RDF format of every file (rdflib's names: nt, nquads, turtle, trig, "
+                                         "xml, json-ld); default: from the extension")
+    parser.add_argument("--items", type=Path, help="item table (CSV/TSV/Parquet with a header) to link items")
+    parser.add_argument("--item-column", default="entity", help="the item table's entity IRI column")
+    parser.add_argument("--hops", type=int, default=2, help="with --items: keep the k-hop neighbourhood of "
+                                                            "linked items (0: the whole graph); default 2")
+    parser.add_argument("--language", default="en", help="preferred label language")
+    parser.add_argument("--label-predicate", action="append", help="repeatable; default: "
+                        + ", ".join(DEFAULT_LABEL_PREDICATES))
+    parser.add_argument("--category-predicate", action="append", help="repeatable; default: "
+                        + ", ".join(DEFAULT_CATEGORY_PREDICATES))
+    parser.add_argument("--keep-relation", action="append", help="repeatable: keep only these predicates as edges")
+    parser.add_argument("--drop-relation", action="append", help="repeatable: never keep these predicates")
+    parser.add_argument("--on-error", choices=ON_ERROR_CHOICES, default="raise",
+                        help="skip: count and list malformed lines instead of stopping")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the cache is up to date")
+    return parser
+
+
+def _expand(patterns: list[str]) -> list[str]:
+    paths = []
+    for pattern in patterns:
+        found = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not found:
+            raise KgrecError(f"{pattern}: no file matches")
+        paths.extend(found)
+    return paths
+
+
+def _item_entities(args: argparse.Namespace) -> list[str | None]:
+    from kgrec.data.tables import read_table
+
+    table = read_table(args.items, [args.item_column])
+    return [value or None for value in table.columns[args.item_column]]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Reading RDF files into statement keys without an rdflib Graph.
+
+N-Triples and N-Quads are parsed in bulk by Arrow: lines in the canonical one-space form without
+escapes (nearly every line a dump holds) are checked by one RE2 pattern and split in C++; only the
+other lines (comments, tabs, escapes, errors) take the Python path, with the full W3C grammar.
+Turtle and TriG go through pyoxigraph's Rust parser. RDF/XML, JSON-LD and N3 stay with rdflib.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import re
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from kgrec.data.problems import Problems
+from kgrec.errors import DataError
+from kgrec.ingest.terms import XSD_STRING, Statements, literal_key
+
+# rdflib's format names, so that a format= given for the rdflib loader means the same here.
+FORMATS = {".nt": "nt", ".nq": "nquads", ".ttl": "turtle", ".trig": "trig", ".rdf": "xml", ".owl": "xml",
+           ".xml": "xml", ".jsonld": "json-ld", ".json-ld": "json-ld", ".n3": "n3"}
+LINE_FORMATS = {"nt": "N-Triples", "ntriples": "N-Triples", "nt11": "N-Triples", "nquads": "N-Quads"}
+OXIGRAPH_FORMATS = {"turtle": "TURTLE", "ttl": "TURTLE", "trig": "TRIG"}
+DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {".gz": gzip.decompress, ".bz2": bz2.decompress}
+
+# The W3C N-Triples grammar. Non-ASCII name characters are accepted as a block, as rdflib does.
+_IRI_CHAR = r'[^\x00-\x20<>"{}|^`\\]'
+_UCHAR = r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}"
+_NAME_START = "A-Za-z0-9_:\u00b7\u00c0-\U0010ffff"
+_BLANK = rf"_:[{_NAME_START}](?:[{_NAME_START}.\-]*[{_NAME_START}\-])?"
+_CANONICAL_BLANK = r"_:[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_\-])?"  # ASCII: RE2 runs it much faster
+_LANGUAGE = r"@[a-zA-Z]+(?:-[a-zA-Z0-9]+)*"
+_CANONICAL_IRI = f"<{_IRI_CHAR}*>"
+_CANONICAL_LITERAL = rf'"[^"\\\n\r]*"(?:{_LANGUAGE}|\^\^{_CANONICAL_IRI})?'
+_CANONICAL = (f"^(?:{_CANONICAL_IRI}|{_CANONICAL_BLANK}) {_CANONICAL_IRI} "
+              f"(?:{_CANONICAL_IRI}|{_CANONICAL_BLANK}|{_CANONICAL_LITERAL})"
+              r"{graph} \.\r?\n$")
+_IRI = f"<((?:{_IRI_CHAR}|{_UCHAR})*)>"
+_FULL = (
+    rf"[ \t]*(?:{_IRI}|({_BLANK}))[ \t]*{_IRI}[ \t]*"
+    rf'(?:{_IRI}|({_BLANK})|"((?:[^"\\\n\r]|\\[tbnrf"\'\\]|{_UCHAR})*)"(?:({_LANGUAGE})|\^\^{_IRI})?)'
+    r"{graph}[ \t]*\.[ \t]*(?:#.*)?")
+_GRAPH = rf"(?:[ \t]*(?:<(?:{_IRI_CHAR}|{_UCHAR})*>|{_BLANK}))?"
+_ESCAPE = re.compile(rf"\\(?:u([0-9A-Fa-f]{{4}})|U([0-9A-Fa-f]{{8}})|(.))")
+_ECHAR = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
+
+
+def rdf_format(path: Path, format: str | None) -> str:
+    """The format named by `format`, else by the extension under any .gz/.bz2."""
+    if format:
+        return format
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] in DECOMPRESS:
+        suffixes.pop()
+    if not suffixes or suffixes[-1] not in FORMATS:
+        raise DataError(path, None, "cannot tell the RDF format from the file name",
+                        hint="use .nt, .nq, .ttl, .trig, .rdf, .jsonld (optionally .gz/.bz2) or pass format=")
+    return FORMATS[suffixes[-1]]
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed by extension."""
+    if not path.is_file():
+        raise DataError(path, None, "file not found")
+    data = path.read_bytes()
+    decompress = DECOMPRESS.get(path.suffix.lower())
+    if decompress:
+        try:
+            data = decompress(data)
+        except (OSError, EOFError, ValueError) as error:
+            raise DataError(path, None, f"cannot decompress ({error})") from None
+    return data
+
+
+def check_utf8(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DataError(path, line, f"bytes that are not valid UTF-8 ({error.reason})",
+                        hint="RDF text formats must be UTF-8") from None
+
+
+def read_statements(path: str | Path, *, format: str | None = None, problems: Problems | None = None,
+                    file_number: int = 0) -> Statements:
+    """Every statement of one RDF file as keys (graph names dropped); blank nodes are prefixed by `file_number`."""
+    path = Path(path)
+    format = rdf_format(path, format)
+    problems = problems or Problems()
+    if format in LINE_FORMATS:
+        return _read_lines(path, read_bytes(path), format, problems, f"_:{file_number}.")
+    if format in OXIGRAPH_FORMATS:
+        return _read_with_oxigraph(path, read_bytes(path), format, f"_:{file_number}.")
+    from kgrec.data.rdf import read_triples, triple_keys  # rdflib is slow to import: only for these formats
+
+    return Statements.of_keys(*zip(*map(triple_keys, read_triples(path, format=format, problems=problems)))
+                              or ([], [], []))
+
+
+def _read_lines(path: Path, data: bytes, format: str, problems: Problems, blank_prefix: str) -> Statements:
+    check_utf8(path, data)
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    offsets = np.concatenate([[0], ends + 1]).astype(np.int64)
+    lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    quads = format == "nquads"
+    graph = f"(?: (?:{_CANONICAL_IRI}|{_CANONICAL_BLANK}))?" if quads else ""
+    canonical = pc.match_substring_regex(lines, _CANONICAL.replace("{graph}", graph))
+    canonical = canonical.to_numpy(zero_copy_only=False)
+    parts = pc.split_pattern(lines.filter(canonical), " ", max_splits=2)
+    subjects, predicates, rest = (pc.list_element(parts, k) for k in range(3))
+    objects = pc.utf8_rtrim(rest, " .\r\n")
+    if quads:  # a graph name is the only space-separated token after a canonical object
+        objects = pc.replace_substring_regex(objects, f" (?:{_CANONICAL_IRI}|{_CANONICAL_BLANK})$", "")
+    subjects = _node_keys(subjects, blank_prefix)
+    predicates = pc.utf8_slice_codeunits(predicates, 1, -1)
+    objects = _object_keys(objects, blank_prefix)
+    others = np.flatnonzero(~canonical)
+    if len(others) == 0:
+        return Statements(subjects, predicates, objects)
+    slow = _parse_slowly(path, lines.take(others).to_pylist(), others + 1, format, problems, blank_prefix)
+    order = np.argsort(np.concatenate([np.flatnonzero(canonical), slow.pop()]), kind="stable")
+    return Statements(*(pa.concat_arrays([fast, pa.array(extra, pa.large_string())]).take(order)
+                        for fast, extra in zip((subjects, predicates, objects), slow)))
+
+
+def _node_keys(terms: pa.Array, blank_prefix: str) -> pa.Array:
+    iris = pc.utf8_slice_codeunits(terms, 1, -1)
+    blank = pc.starts_with(terms, "_:")
+    if not pc.any(blank).as_py():
+        return iris
+    labels = pc.binary_join_element_wise(blank_prefix, pc.utf8_slice_codeunits(terms, 2), "")
+    return pc.if_else(blank, labels, iris)
+
+
+def _object_keys(terms: pa.Array, blank_prefix: str) -> pa.Array:
+    literal = pc.starts_with(terms, '"')
+    if not pc.any(literal).as_py():
+        return _node_keys(terms, blank_prefix)
+    literals = terms
+    if pc.any(pc.ends_with(terms, f"^^<{XSD_STRING}>")).as_py():
+        literals = pc.replace_substring_regex(terms, rf'\^\^<{re.escape(XSD_STRING)}>$', "")
+    uppercase_tag = pc.match_substring_regex(literals, r'"@[^"]*[A-Z][^"]*$')
+    if pc.any(uppercase_tag).as_py():
+        literals = pc.if_else(uppercase_tag, _lower_tags(literals), literals)
+    return pc.if_else(literal, literals, _node_keys(terms, blank_prefix))
+
+
+def _lower_tags(literals: pa.Array) -> pa.Array:
+    tags = pc.extract_regex(literals, r'^(?P<value>(?s:.*)")(?P<tag>@[^"]*)?$')
+    return pc.binary_join_element_wise(tags.field("value"), pc.utf8_lower(pc.fill_null(tags.field("tag"), "")), "")
+
+
+def _parse_slowly(path: Path, lines: list[str], numbers: np.ndarray, format: str, problems: Problems,
+                  blank_prefix: str) -> list[list]:
+    """The full grammar for the few lines the bulk pattern leaves; returns key columns and line numbers."""
+    pattern = _FULL_QUADS if format == "nquads" else _FULL_TRIPLES
+    subjects, predicates, objects, kept = [], [], [], []
+    for text, number in zip(lines, numbers.tolist()):
+        text = text.rstrip("\r\n")
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        match = pattern.fullmatch(text)
+        if match is None or "\\" in text and _has_bad_escape(match):
+            problems.bad_row(DataError(path, number, f"malformed {LINE_FORMATS[format]} statement: "
+                                                     f"{text.strip()[:80]!r}"))
+            continue
+        s_iri, s_blank, p_iri, o_iri, o_blank, value, language, datatype = match.groups()
+        subjects.append(_unescape(s_iri) if s_iri is not None else blank_prefix + s_blank[2:])
+        predicates.append(_unescape(p_iri))
+        if o_iri is not None:
+            objects.append(_unescape(o_iri))
+        elif o_blank is not None:
+            objects.append(blank_prefix + o_blank[2:])
+        else:
+            objects.append(literal_key(_unescape(value), language and language[1:],
+                                       datatype and _unescape(datatype)))
+        kept.append(number - 1)
+    return [subjects, predicates, objects, np.array(kept, dtype=np.int64)]
+
+
+def _has_bad_escape(match: re.Match) -> bool:
+    """A \\u escape that names a surrogate is no character at all."""
+    return any(0xD800 <= int(code, 16) <= 0xDFFF for code in re.findall(r"\\u([0-9A-Fa-f]{4})", match.group(0)))
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)) if m.group(3) is None
+                       else _ECHAR[m.group(3)], text)
+
+
+def _read_with_oxigraph(path: Path, data: bytes, format: str, blank_prefix: str) -> Statements:
+    import pyoxigraph
+
+    text = check_utf8(path, data)
+    subjects, predicates, objects = [], [], []
+
+    def key(term) -> str:
+        if isinstance(term, pyoxigraph.NamedNode):
+            return term.value
+        if isinstance(term, pyoxigraph.BlankNode):
+            return blank_prefix + term.value
+        if isinstance(term, pyoxigraph.Literal):
+            return literal_key(term.value, term.language, term.datatype.value)
+        raise DataError(path, None, f"RDF-star quoted triples are not supported ({term})")
+
+    try:
+        for quad in pyoxigraph.parse(text, format=getattr(pyoxigraph.RdfFormat, OXIGRAPH_FORMATS[format]),
+                                     base_iri=path.resolve().as_uri()):
+            subjects.append(key(quad.subject))
+            predicates.append(quad.predicate.value)
+            objects.append(key(quad.object))
+    except SyntaxError as error:
+        line = error.lineno
+        offending = text.splitlines()[line - 1].strip()[:80] if line and line <= text.count("\n") + 1 else ""
+        raise DataError(path, line, f"not valid {format}: {str(error.msg).split(': ', 1)[-1]} near {offending!r}") \
+            from None
+    return Statements.of_keys(subjects, predicates, objects)
+
+
+_FULL_TRIPLES = re.compile(_FULL.replace("{graph}", ""))
+_FULL_QUADS = re.compile(_FULL.replace("{graph}", _GRAPH))

@@ -1,0 +1,208 @@
+"""From integer-coded triples to a KnowledgeGraph: labels, owl:sameAs links, relation filter, k-hop pruning.
+
+Everything is array work over term ids, so a graph of millions of triples is built in about a second;
+rdflib's loader (kgrec.data.rdf) and the fast readers share this one builder, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from kgrec.data.dataset import KnowledgeGraph
+from kgrec.ingest.summary import IngestSummary
+from kgrec.ingest.terms import CodedTriples
+
+log = logging.getLogger(__name__)
+
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+OWL_SAME_AS = "http://www.w3.org/2002/07/owl#sameAs"
+SKOS = "http://www.w3.org/2004/02/skos/core#"
+# schema.org is published under both http and https, and data in the wild uses both.
+SCHEMA_HTTP, SCHEMA_HTTPS = "http://schema.org/", "https://schema.org/"
+DEFAULT_LABEL_PREDICATES = (RDFS_LABEL, SKOS + "prefLabel", SCHEMA_HTTP + "name", SCHEMA_HTTPS + "name")
+DEFAULT_CATEGORY_PREDICATES = (RDF_TYPE, "http://purl.org/dc/terms/subject", SKOS + "broader",
+                               SCHEMA_HTTP + "genre", SCHEMA_HTTPS + "genre")
+
+
+@dataclass(frozen=True)
+class KgMapping:
+    """How RDF becomes the recommender's graph (the Hydra `data.kg.*` keys of the same names).
+
+    `keep_relations` (when given) lists the only predicates kept as edges, `drop_relations` those never
+    kept. `hops` keeps only edges within that many hops of a linked item (None: the whole graph).
+    """
+
+    label_predicates: Sequence[str] = DEFAULT_LABEL_PREDICATES
+    category_predicates: Sequence[str] = DEFAULT_CATEGORY_PREDICATES
+    language: str = "en"
+    keep_relations: Sequence[str] | None = None
+    drop_relations: Sequence[str] = ()
+    hops: int | None = None
+
+
+def build_graph(coded: CodedTriples, item_entities: Sequence[str | None],
+                mapping: KgMapping = KgMapping()) -> tuple[KnowledgeGraph, IngestSummary]:
+    """Literals become labels (or are dropped), owl:sameAs links items, every other triple is an edge."""
+    terms = coded.terms
+    rows = _first_occurrences(coded.rows)
+    summary = IngestSummary(triples_read=len(coded.rows), duplicates=len(coded.rows) - len(rows),
+                            items=len(item_entities), hops=mapping.hops)
+    literal = _flags(pc.starts_with(terms, '"'))[rows[:, 2]]
+    label_rank = _ids(terms, mapping.label_predicates)
+    is_label = literal & np.isin(rows[:, 1], label_rank[label_rank >= 0])
+    same_as = ~literal & (rows[:, 1] == _ids(terms, [OWL_SAME_AS])[0])
+    allowed = ~np.isin(rows[:, 1], _ids(terms, mapping.drop_relations))
+    if mapping.keep_relations is not None:
+        allowed &= np.isin(rows[:, 1], _ids(terms, mapping.keep_relations))
+    edge = ~literal & ~same_as
+    summary.label_triples, summary.same_as_triples = int(is_label.sum()), int(same_as.sum())
+    summary.literals_dropped = int((literal & ~is_label).sum())
+    summary.relation_filtered = int((edge & ~allowed).sum())
+    edges = rows[edge & allowed]
+
+    blank = _flags(pc.starts_with(terms, "_:"))
+    order = _entity_order(terms, edges, blank)
+    rank = np.full(len(terms) + 1, len(terms), dtype=np.int64)  # the extra slot ranks id -1 (no term) last
+    rank[order] = np.arange(len(order))
+    links, through_same_as = _links(terms, item_entities, rank, rows[same_as])
+    if mapping.hops is not None:
+        near = _near(edges, links[links >= 0], mapping.hops, len(terms))
+        summary.out_of_neighbourhood = int((~near).sum())
+        edges = edges[near]
+    in_graph = np.zeros(len(terms), dtype=bool)
+    in_graph[edges[:, [0, 2]].ravel()] = True
+    order = order[in_graph[order]]
+    entity = np.full(len(terms) + 1, -1, dtype=np.int64)  # entity[-1] = -1: an unlinked item stays unlinked
+    entity[order] = np.arange(len(order))
+
+    relation_terms = np.unique(edges[:, 1])
+    relation_terms = relation_terms[_sorted_indices(terms.take(pa.array(relation_terms)))]
+    relation = np.full(len(terms), -1, dtype=np.int64)
+    relation[relation_terms] = np.arange(len(relation_terms))
+    triples = np.stack([entity[edges[:, 0]], relation[edges[:, 1]], entity[edges[:, 2]]], axis=1).reshape(-1, 3)
+    triples = triples[np.lexsort(triples.T[::-1])]
+
+    categories = np.zeros(len(order), dtype=bool)
+    categories[entity[edges[np.isin(edges[:, 1], _ids(terms, mapping.category_predicates)), 2]]] = True
+    concept_type = (edges[:, 1] == _ids(terms, [RDF_TYPE])[0]) & (edges[:, 2] == _ids(terms, [SKOS + "Concept"])[0])
+    categories[entity[edges[concept_type, 0]]] = True
+
+    labels = _labels(terms, rows[is_label], entity, label_rank, mapping.language, len(order))
+    item_entity = entity[links]
+    names = terms.take(pa.array(order)).to_pylist()
+    first_blank = int(np.searchsorted(blank[order], True))
+    names[first_blank:] = [f"_:b{number}" for number in range(len(names) - first_blank)]
+    summary.edges, summary.entities, summary.relations = len(triples), len(order), len(relation_terms)
+    summary.categories, summary.labelled_entities = int(categories.sum()), len(labels) - labels.count(None)
+    summary.items_linked = int((item_entity >= 0).sum())
+    summary.items_linked_through_same_as = int(((item_entity >= 0) & through_same_as).sum())
+    kg = KnowledgeGraph(entities=names, relations=terms.take(pa.array(relation_terms)).to_pylist(), triples=triples,
+                        labels=labels, item_entity=item_entity, categories=categories)
+    return kg, summary
+
+
+def _flags(mask: pa.Array) -> np.ndarray:
+    return mask.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _ids(terms: pa.Array, keys: Sequence[str]) -> np.ndarray:
+    """Term ids of `keys` in their order, -1 for a key the files never mention.
+
+    Scans the vocabulary against the few keys: hashing the whole vocabulary (pc.index_in) costs more.
+    """
+    keys = list(keys)
+    present = np.flatnonzero(_flags(pc.is_in(terms, value_set=pa.array(keys, pa.large_string()))))
+    found = dict(zip(terms.take(pa.array(present)).to_pylist(), present.tolist()))
+    return np.array([found.get(key, -1) for key in keys], dtype=np.int64)
+
+
+def _sorted_indices(strings: pa.Array) -> np.ndarray:
+    """Code-point order, as Python's sorted(): Arrow compares UTF-8 bytes, which orders the same."""
+    return pc.sort_indices(strings).to_numpy(zero_copy_only=False)
+
+
+def _first_occurrences(rows: np.ndarray) -> np.ndarray:
+    """Duplicates removed, the first of each kept in file order (blank-node names depend on that order)."""
+    span = int(rows.max(initial=0)) + 1
+    if span ** 3 < 2 ** 63:  # one int64 key per row sorts several times faster than three columns
+        _, first = np.unique((rows[:, 0] * span + rows[:, 1]) * span + rows[:, 2], return_index=True)
+    else:
+        order = np.lexsort(rows.T[::-1])
+        ordered = rows[order]
+        group_start = np.r_[True, np.any(ordered[1:] != ordered[:-1], axis=1)]
+        first = order[group_start]  # lexsort is stable: a group's first row is its earliest in the file
+    return rows[np.sort(first)].reshape(-1, 3)
+
+
+def _entity_order(terms: pa.Array, edges: np.ndarray, blank: np.ndarray) -> np.ndarray:
+    """Node term ids: IRIs sorted, then blank nodes in order of first appearance (their labels are arbitrary)."""
+    present = np.zeros(len(terms), dtype=bool)
+    present[edges[:, [0, 2]].ravel()] = True
+    iris = np.flatnonzero(present & ~blank)
+    iris = iris[_sorted_indices(terms.take(pa.array(iris)))]
+    nodes = edges[:, [0, 2]].ravel()
+    blanks, first = np.unique(nodes[blank[nodes]], return_index=True)
+    return np.concatenate([iris, blanks[np.argsort(first)]]).astype(np.int64)
+
+
+def _links(terms: pa.Array, item_entities: Sequence[str | None], rank: np.ndarray,
+           same_as: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's node: its own IRI if it has edges, else its first (in entity order) owl:sameAs partner."""
+    iris = _ids(terms, [iri or "" for iri in item_entities])  # "" is never a term: None stays unlinked
+    unranked = len(terms)
+    pairs = np.concatenate([same_as[:, [0, 2]], same_as[:, [2, 0]]])
+    best = np.full(len(terms) + 1, unranked, dtype=np.int64)
+    np.minimum.at(best, pairs[:, 0], rank[pairs[:, 1]])
+    by_rank = np.full(unranked + 1, -1, dtype=np.int64)
+    by_rank[rank[rank < unranked]] = np.flatnonzero(rank < unranked)
+    direct = (iris >= 0) & (rank[iris] < unranked)
+    through_same_as = ~direct & (iris >= 0)
+    links = np.where(direct, iris, np.where(through_same_as, by_rank[best[iris]], -1))
+    return links, through_same_as & (links >= 0)
+
+
+def _near(edges: np.ndarray, seeds: np.ndarray, hops: int, num_terms: int) -> np.ndarray:
+    """Edges within `hops` of a seed, either direction: each kept edge touches a node at most hops-1 away."""
+    reached = np.zeros(num_terms, dtype=bool)
+    reached[seeds] = True
+    frontier = reached.copy()
+    near = np.zeros(len(edges), dtype=bool)
+    for _ in range(hops):
+        touching = (frontier[edges[:, 0]] | frontier[edges[:, 2]]) & ~near
+        near |= touching
+        frontier = np.zeros(num_terms, dtype=bool)
+        frontier[edges[touching][:, [0, 2]].ravel()] = True
+        frontier &= ~reached
+        reached |= frontier
+    return near
+
+
+def _labels(terms: pa.Array, label_rows: np.ndarray, entity: np.ndarray, label_rank: np.ndarray, language: str,
+            num_entities: int) -> list[str | None]:
+    """Prefer `language` (or a regional variant of it), then untagged literals, then any; then predicate order."""
+    label_rows = label_rows[entity[label_rows[:, 0]] >= 0]
+    parts = pc.extract_regex(terms.take(pa.array(label_rows[:, 2])),
+                             r'^"(?P<value>(?s:.*))"(?:@(?P<language>[^"]*)|\^\^<[^"]*>)?$')
+    values, tags = parts.field("value"), pc.fill_null(parts.field("language"), "")
+    wanted = language.lower()
+    language_rank = np.where(_flags(pc.or_(pc.equal(tags, wanted), pc.starts_with(tags, wanted + "-"))), 0,
+                             np.where(_flags(pc.equal(tags, "")), 1, 2))
+    position = np.zeros(len(terms), dtype=np.int64)
+    position[label_rank[label_rank >= 0]] = np.flatnonzero(label_rank >= 0)
+    predicate_rank = position[label_rows[:, 1]]
+    value_rank = np.empty(len(label_rows), dtype=np.int64)
+    value_rank[_sorted_indices(values)] = np.arange(len(label_rows))
+    owner = entity[label_rows[:, 0]]
+    best = np.lexsort([value_rank, predicate_rank, language_rank, owner])
+    first = best[np.r_[True, owner[best][1:] != owner[best][:-1]]] if len(best) else best
+    labels: list[str | None] = [None] * num_entities
+    for position, value in zip(owner[first].tolist(), values.take(pa.array(first)).to_pylist()):
+        labels[position] = value
+    return labels
