@@ -137,7 +137,7 @@ def _node_keys(terms: pa.Array, blank_prefix: str) -> pa.Array:
     blank = pc.starts_with(terms, "_:")
     if not pc.any(blank).as_py():
         return iris
-    labels = pc.binary_join_element_wise(blank_prefix, pc.utf8_slice_codeunits(terms, 2), "")
+    labels = pc.binary_join_element_wise(_large(blank_prefix), pc.utf8_slice_codeunits(terms, 2), _large(""))
     return pc.if_else(blank, labels, iris)
 
 
@@ -156,7 +156,13 @@ def _object_keys(terms: pa.Array, blank_prefix: str) -> pa.Array:
 
 def _lower_tags(literals: pa.Array) -> pa.Array:
     tags = pc.extract_regex(literals, r'^(?P<value>(?s:.*)")(?P<tag>@[^"]*)?$')
-    return pc.binary_join_element_wise(tags.field("value"), pc.utf8_lower(pc.fill_null(tags.field("tag"), "")), "")
+    tag = pc.utf8_lower(pc.fill_null(tags.field("tag"), _large("")))
+    return pc.binary_join_element_wise(tags.field("value"), tag, _large(""))
+
+
+def _large(text: str) -> pa.Scalar:
+    """Every key column is large_string (dumps pass 2 GiB), and Arrow's kernels want matching types."""
+    return pa.scalar(text, pa.large_string())
 
 
 def _parse_slowly(path: Path, lines: list[str], numbers: np.ndarray, format: str, problems: Problems,
