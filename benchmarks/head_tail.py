@@ -23,16 +23,19 @@ COLUMNS = ["model", "recall@20", "ndcg@20", "head_recall@20", "tail_recall@20", 
            "coverage@20", "tail_share@20", "train_s", "s_per_epoch", "peak_mb"]
 
 
-def run_model(model: str, data: str, path: str | None, overrides: list[str], out: Path) -> dict:
+def run_model(model: str, data: str, path: str | None, overrides: list[str], out: Path, reuse: bool) -> dict:
     """Run `kgrec-train` for one model in its own process (so time and peak memory are its own); one table row."""
     run_dir = out / model
     command = [sys.executable, "-m", "kgrec.train", f"data={data}", f"model={model}", f"hydra.run.dir={run_dir}"]
     command += ([f"data.path={Path(path).resolve()}"] if path else []) + overrides
-    print("+", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
+    if not (reuse and (run_dir / "metrics.json").is_file()):
+        print("+", " ".join(command), flush=True)
+        subprocess.run(command, check=True)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     log = json.loads((run_dir / "train_log.json").read_text())
-    test, cold = metrics["test"], metrics.get("test_cold", {})
+    test = metrics["test"]
+    # ID-only models give every unseen item the same score: their test_cold numbers are tie-breaking noise.
+    cold = metrics.get("test_cold", {}) if log.get("scores_unseen_items") else {}
     return {
         "model": model, **{key: test.get(key) for key in COLUMNS if "@" in key and not key.startswith("cold")},
         "cold_recall@20": cold.get("recall@20"), "cold_ndcg@20": cold.get("ndcg@20"),
@@ -47,11 +50,12 @@ def main() -> None:
     parser.add_argument("--path", help="data.path (required for bundle and recbole)")
     parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--reuse", action="store_true", help="keep runs that already have a metrics.json in --out")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every model, e.g. eval.ks=[20]")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    rows = [run_model(model, args.data, args.path, args.overrides, args.out) for model in args.models]
+    rows = [run_model(model, args.data, args.path, args.overrides, args.out, args.reuse) for model in args.models]
     curves = {row["model"]: json.loads((args.out / row["model"] / "deciles.json").read_text())["test"]["recall@20"]
               for row in rows}
     plot_decile_recall(curves, args.out / "deciles.png", k=20)
@@ -62,7 +66,7 @@ def main() -> None:
         [f"--data {args.data}"] + ([f"--path {args.path}"] if args.path else []) + ["--models", *args.models,
                                                                                     "--out", str(args.out), *args.overrides])
     report = (f"# Head vs tail on {source}/{dataset}\n\nK = 20; test split (cold columns: test_cold, cold items only as "
-              f"candidates). Times in seconds on this machine, peak memory of the whole process in MB.\n\n{table}\n\n"
+              f"candidates; "—" for ID-only models, which score every cold item alike). Times in seconds on this machine, peak memory of the whole process in MB.\n\n{table}\n\n"
               f"![recall@20 by popularity decile](deciles.png)\n\nCommand: `{command}`\n")
     (args.out / "head_tail.md").write_text(report)
     print(report)

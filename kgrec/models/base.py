@@ -19,6 +19,9 @@ class Recommender(torch.nn.Module):
     trainable: bool = False
     #: True when the model needs the text encoder's node features (see kgrec.text.features).
     needs_text: bool = False
+    #: False for ID-only models: items without train interactions all score alike, so their
+    #: test_cold numbers only reflect how ties are broken.
+    scores_unseen_items: bool = False
 
     def __init__(self, data: Dataset):
         super().__init__()

@@ -18,6 +18,7 @@ class TextKNN(Recommender):
     """Cosine similarity between each user's mean liked-item embedding and every item embedding."""
 
     needs_text = True
+    scores_unseen_items = True
 
     def __init__(self, data: Dataset, text_features: dict[str, tuple[torch.Tensor, torch.Tensor]]):
         super().__init__(data)

@@ -116,7 +116,8 @@ def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dic
     _write_json(out_dir / "metrics.json", metrics)
     _write_json(out_dir / "deciles.json", deciles)
     _write_json(out_dir / "train_log.json", {
-        "model": type(model).__name__, "dataset": data.name, "train_seconds": history.seconds,
+        "model": type(model).__name__, "dataset": data.name, "scores_unseen_items": model.scores_unseen_items,
+        "train_seconds": history.seconds,
         "seconds_per_epoch": history.seconds_per_epoch, "best_epoch": history.best_epoch,
         "eval_seconds": eval_seconds, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "epochs": history.epochs,
@@ -126,6 +127,8 @@ def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dic
     table = (f"## {type(model).__name__} on {data.name}\n\n"
              + results_table(metrics, k=eval_config["report_k"])
              + f"\n\ntrain {history.seconds:.1f} s, evaluation {eval_seconds:.1f} s\n")
+    if "test_cold" in metrics and not model.scores_unseen_items:
+        table += "test_cold: this ID-only model scores every cold item alike; its numbers only reflect tie-breaking.\n"
     (out_dir / "results.md").write_text(table)
     print(table)
     return metrics
