@@ -7,6 +7,8 @@ inference API only ever call `score`.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from kgrec.data.dataset import Dataset
@@ -34,6 +36,10 @@ class Recommender(torch.nn.Module):
     def loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Training loss for a batch of positive (user, item) pairs."""
         raise NotImplementedError(f"{type(self).__name__} is not trained by gradient steps")
+
+    def calibrate(self, validate: Callable[[], float]) -> None:
+        """After training: settle inference-time choices on the validation split (`validate()` returns
+        the monitored metric). Most models have none."""
 
     def prepare_scoring(self) -> None:
         """Called once before a round of `score` calls (e.g. to propagate embeddings once)."""

@@ -21,6 +21,9 @@ beta * log(1 + n_i), the knob that trades head accuracy for tail exposure.
 
 from __future__ import annotations
 
+import logging
+from typing import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -31,12 +34,15 @@ from kgrec.graph.adjacency import normalized_adjacency, propagate
 from kgrec.graph.build import build_graph, graph_summary
 from kgrec.models.base import Recommender
 
+log = logging.getLogger(__name__)
+
 TextFeatures = dict[str, tuple[Tensor, Tensor]]
 
 
 class KGRec(Recommender):
     trainable = True
     needs_text = True
+    scores_unseen_items = True
 
     def __init__(
         self,
@@ -44,23 +50,27 @@ class KGRec(Recommender):
         text_features: TextFeatures,
         dim: int = 64,
         layers: int = 2,
-        temperature: float = 0.1,
+        temperature: float = 0.2,
         text_hidden: int = 256,
         id_gate: float = 1.0,
         id_dropout: float = 0.0,
-        popularity_penalty: float = 0.0,
+        popularity_penalty: float | str = "auto",
+        penalty_tolerance: float = 0.02,
         full_softmax_max_items: int = 50_000,
         sampled_negatives: int = 4096,
         use_text: bool = True,
         use_kg: bool = True,
         use_interests: bool = True,
         use_id: bool = True,
-        mask_history: bool = False,
+        mask_history: bool = True,
+        user_text: bool = False,
+        unseen_negatives: bool = False,
         seed: int = 2026,
     ):
         super().__init__(data)
         self.layers, self.temperature = layers, temperature
         self.popularity_penalty = popularity_penalty
+        self.penalty_tolerance = penalty_tolerance
         self.id_dropout = id_dropout
         self.mask_history = mask_history
         self.full_softmax = data.num_items <= full_softmax_max_items
@@ -75,11 +85,18 @@ class KGRec(Recommender):
         self.adjacency = self._union_adjacency()
 
         text, has_text = self._node_text(text_features, use_text)
+        if use_text and user_text:
+            self._add_user_profiles(text, has_text, data)
         # Only nodes with text go through the projection (in ml-100k 5% of the nodes).
         self.register_buffer("text_nodes", has_text.nonzero().squeeze(1))
         self.register_buffer("text", text[has_text], persistent=False)  # rebuilt from the cache on load
         popularity = torch.as_tensor(data.item_popularity(), dtype=torch.float32)
-        self.register_buffer("log_popularity", torch.log1p(popularity))
+        # The knob's penalty: log(1 + n_i) for items seen in train. Unseen items get the head's penalty, so
+        # the knob moves exposure between items with evidence and never floods the lists with unseen ones.
+        log_popularity = torch.log1p(popularity)
+        self.register_buffer("log_popularity", log_popularity.masked_fill(popularity == 0, log_popularity.max()))
+        # Items nobody interacted with in train are unlabelled, not negatives: optionally left out of the softmax.
+        self.register_buffer("unseen", (popularity == 0) & torch.tensor(not unseen_negatives), persistent=False)
         gate = (~has_text).float()  # nodes without text always need their ID embedding
         if use_id:
             item_gate = popularity / (popularity + id_gate)
@@ -133,6 +150,15 @@ class KGRec(Recommender):
             text[start: start + size], has_text[start: start + size] = vectors, mask
         return text, has_text
 
+    def _add_user_profiles(self, text: Tensor, has_text: Tensor, data: Dataset) -> None:
+        """A user's text is the mean text embedding of the items they liked in train."""
+        items = self.offsets["item"] + torch.as_tensor(data.train.items)
+        users = torch.as_tensor(data.train.users)
+        profile = torch.zeros(self.num_users, text.shape[1]).index_add_(0, users, text[items])
+        start = self.offsets["user"]
+        text[start: start + self.num_users] = F.normalize(profile, dim=-1)
+        has_text[start: start + self.num_users] = profile.norm(dim=-1) > 0
+
     def node_embeddings(self) -> Tensor:
         """Propagated, L2-normalised embeddings of every node."""
         gate = self.id_gate
@@ -158,6 +184,7 @@ class KGRec(Recommender):
             logits = query @ item_h.T / self.temperature
             if self.mask_history:
                 logits = self._mask_other_positives(logits, users, items)
+            logits = logits.masked_fill(self.unseen, float("-inf"))
             return F.cross_entropy(logits, items)
         negatives = torch.multinomial(self.negative_logq.exp(), self.sampled_negatives, replacement=True,
                                       generator=self.sampler).to(users.device)
@@ -182,7 +209,23 @@ class KGRec(Recommender):
     def score(self, users: Tensor) -> Tensor:
         user_h, item_h = self._users_items(self._cache if self._cache is not None else self.node_embeddings())
         scores = user_h[users] @ item_h.T / self.temperature
-        return scores - self.popularity_penalty * self.log_popularity
+        penalty = 0.0 if self.popularity_penalty == "auto" else float(self.popularity_penalty)
+        return scores - penalty * self.log_popularity
+
+    def calibrate(self, validate: Callable[[], float]) -> None:
+        """popularity_penalty="auto": the largest beta on a grid whose validation metric stays within
+        `penalty_tolerance` (relative) of beta = 0, i.e. the most tail exposure for a small, measured cost."""
+        if self.popularity_penalty != "auto":
+            return
+        self.popularity_penalty = previous = 0.0
+        floor = validate() * (1 - self.penalty_tolerance)
+        for beta in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5):
+            self.popularity_penalty = beta
+            if validate() < floor:
+                self.popularity_penalty = previous
+                break
+            previous = beta
+        log.info("popularity_penalty=auto chose beta=%.2f on the validation split", self.popularity_penalty)
 
     def train(self, mode: bool = True) -> "KGRec":
         self._cache = None  # parameters are about to change

@@ -58,18 +58,22 @@ def build_model(model_config: dict[str, Any], data: Dataset, encoder_config: dic
 
 
 def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: dict) -> TrainingLog:
-    """Closed-form fit, or gradient training with early stopping on the validation metric."""
-    start = time.perf_counter()
-    model.fit(data)
-    if not model.trainable:
-        return TrainingLog(seconds=time.perf_counter() - start)
+    """Closed-form fit or gradient training with early stopping, then calibration, all on the validation split."""
     monitor = eval_config["monitor"]
 
     def validate() -> float:
         return evaluate(model.score, data, "valid", ks=eval_config["ks"], head_share=eval_config["head_share"],
-                        n_recs=max(eval_config["ks"]), batch_size=eval_config["batch_size"], device=trainer.device).metrics[monitor]
+                        n_recs=max(eval_config["ks"]), batch_size=eval_config["batch_size"],
+                        device=trainer.device).metrics[monitor]
 
-    return train(model, data, trainer, validate, monitor=f"valid_{monitor}")
+    start = time.perf_counter()
+    model.fit(data)
+    history = (train(model, data, trainer, validate, monitor=f"valid_{monitor}") if model.trainable
+               else TrainingLog(seconds=time.perf_counter() - start))
+    with torch.no_grad():
+        model.prepare_scoring()
+        model.calibrate(validate)
+    return history
 
 
 def _atomic_write(path: Path, write) -> None:
