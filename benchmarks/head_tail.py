@@ -2,7 +2,7 @@
 
 Writes OUT/head_tail.md (overall / head / tail / cold recall and NDCG @20, coverage, tail share,
 train time, time per epoch, peak memory), OUT/deciles.png (test recall@20 per popularity decile) and
-each model's run directory OUT/<model>/ (metrics.json, recs/, ...).
+each model's run directory OUT/runs/<model>/ (not committed) (metrics.json, recs/, ...).
 
     python benchmarks/head_tail.py --path ../shared/datasets/ml-100k/bundle --out benchmarks/results/ml-100k
     python benchmarks/head_tail.py --data kg_data --models pop ease --out /tmp/bench  # the embedded default
@@ -25,7 +25,7 @@ COLUMNS = ["model", "recall@20", "ndcg@20", "head_recall@20", "tail_recall@20", 
 
 def run_model(model: str, data: str, path: str | None, overrides: list[str], out: Path, reuse: bool) -> dict:
     """Run `kgrec-train` for one model in its own process (so time and peak memory are its own); one table row."""
-    run_dir = out / model
+    run_dir = out / "runs" / model
     command = [sys.executable, "-m", "kgrec.train", f"data={data}", f"model={model}", f"hydra.run.dir={run_dir}"]
     command += ([f"data.path={Path(path).resolve()}"] if path else []) + overrides
     if not (reuse and (run_dir / "metrics.json").is_file()):
@@ -56,7 +56,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     rows = [run_model(model, args.data, args.path, args.overrides, args.out, args.reuse) for model in args.models]
-    curves = {row["model"]: json.loads((args.out / row["model"] / "deciles.json").read_text())["test"]["recall@20"]
+    curves = {row["model"]: json.loads((args.out / "runs" / row["model"] / "deciles.json").read_text())["test"]["recall@20"]
               for row in rows}
     plot_decile_recall(curves, args.out / "deciles.png", k=20)
     dataset = Path(args.path).name if args.path else args.data

@@ -88,3 +88,27 @@ def test_ablation_switches_change_graph_and_features(data, text_features):
 def test_cold_items_use_text_and_kg_not_their_untrained_id(data, model):
     items = model.offsets["item"] + torch.as_tensor(data.cold_items)
     assert torch.all(model.id_gate[items] == 0)
+
+
+def test_auto_popularity_penalty_stays_within_tolerance_on_valid(data, model):
+    validate = lambda: evaluate(model.score, data, "valid", ks=(20,), n_recs=20).metrics["recall@20"]
+    model.popularity_penalty = 0.0
+    unpenalised = validate()
+    model.popularity_penalty = "auto"
+    model.calibrate(validate)
+    chosen = model.popularity_penalty
+    assert isinstance(chosen, float) and 0.0 <= chosen <= 0.5
+    assert validate() >= (1 - model.penalty_tolerance) * unpenalised
+    model.popularity_penalty = 0.0
+
+
+def test_a_rebuilt_model_reads_every_text_from_the_cache(data, tmp_path, caplog):
+    from kgrec.train.experiment import build_model
+
+    config = {"_target_": "kgrec.models.kgrec.KGRec", "layers": 1}
+    encoder = {"model": "default"}
+    with caplog.at_level("INFO", logger="kgrec.text.cache"):
+        build_model(config, data, encoder, str(tmp_path))
+        build_model(config, data, encoder, str(tmp_path))
+    encoded = [record.args[2] for record in caplog.records if "newly encoded" in record.getMessage()]
+    assert len(encoded) == 6 and sum(encoded[:3]) > 0 and encoded[3:] == [0, 0, 0]
