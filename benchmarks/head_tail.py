@@ -6,6 +6,7 @@ each model's run directory OUT/runs/<model>/ (not committed) (metrics.json, recs
 
     python benchmarks/head_tail.py --path ../shared/datasets/ml-100k/bundle --out benchmarks/results/ml-100k
     python benchmarks/head_tail.py --data kg_data --models pop ease --out /tmp/bench  # the embedded default
+    python benchmarks/head_tail.py --path DIR --out OUT --models kgrec no_text:kgrec,model.use_text=false
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ COLUMNS = ["model", "recall@20", "ndcg@20", "head_recall@20", "tail_recall@20", 
            "coverage@20", "tail_share@20", "train_s", "s_per_epoch", "peak_mb"]
 
 
-def run_model(model: str, data: str, path: str | None, overrides: list[str], out: Path, reuse: bool) -> dict:
-    """Run `kgrec-train` for one model in its own process (so time and peak memory are its own); one table row."""
-    run_dir = out / "runs" / model
+def run_model(spec: str, data: str, path: str | None, overrides: list[str], out: Path, reuse: bool) -> dict:
+    """Run `kgrec-train` for one model in its own process (so time and peak memory are its own); one table row.
+
+    `spec` is a model config name, or LABEL:MODEL,OVERRIDE,... for a variant (no_kg:kgrec,model.use_kg=false).
+    """
+    label, _, choice = spec.rpartition(":")
+    model, *model_overrides = choice.split(",")
+    label = label or model
+    run_dir = out / "runs" / label
     command = [sys.executable, "-m", "kgrec.train", f"data={data}", f"model={model}", f"hydra.run.dir={run_dir}"]
-    command += ([f"data.path={Path(path).resolve()}"] if path else []) + overrides
+    command += ([f"data.path={Path(path).resolve()}"] if path else []) + model_overrides + overrides
     if not (reuse and (run_dir / "metrics.json").is_file()):
         print("+", " ".join(command), flush=True)
         subprocess.run(command, check=True)
@@ -37,7 +44,7 @@ def run_model(model: str, data: str, path: str | None, overrides: list[str], out
     # ID-only models give every unseen item the same score: their test_cold numbers are tie-breaking noise.
     cold = metrics.get("test_cold", {}) if log.get("scores_unseen_items") else {}
     return {
-        "model": model, **{key: test.get(key) for key in COLUMNS if "@" in key and not key.startswith("cold")},
+        "model": label, **{key: test.get(key) for key in COLUMNS if "@" in key and not key.startswith("cold")},
         "cold_recall@20": cold.get("recall@20"), "cold_ndcg@20": cold.get("ndcg@20"),
         "train_s": f"{log['train_seconds']:.1f}", "s_per_epoch": f"{log['seconds_per_epoch']:.2f}",
         "peak_mb": f"{log['peak_memory_mb']:.0f}",
@@ -48,7 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="bundle", help="data config (conf/data/NAME.yaml)")
     parser.add_argument("--path", help="data.path (required for bundle and recbole)")
-    parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--models", nargs="+", default=MODELS,
+                        help="model config names, or LABEL:MODEL,OVERRIDE,... variants (ablations)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--reuse", action="store_true", help="keep runs that already have a metrics.json in --out")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every model, e.g. eval.ks=[20]")
