@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgrec.data.dataset import Dataset
+from kgrec.errors import KgrecError
 from kgrec.graph.adjacency import normalized_adjacency, propagate
 from kgrec.graph.build import build_graph, graph_summary
 from kgrec.models.base import Recommender
@@ -230,3 +231,40 @@ class KGRec(Recommender):
     def train(self, mode: bool = True) -> "KGRec":
         self._cache = None  # parameters are about to change
         return super().train(mode)
+
+    # Inductive use at inference: nodes the model never trained on (new users, items added later).
+
+    def layer_embeddings(self) -> list[Tensor]:
+        """x^(0) .. x^(L) of every node without dropout: `node_embeddings` is their normalised mean."""
+        x = self.id_gate * self.id_embedding
+        if self.text_projection is not None and len(self.text_nodes):
+            x = x.index_add(0, self.text_nodes, self.text_projection(self.text))
+        layers = [x]
+        for _ in range(self.layers):
+            layers.append(propagate(self.adjacency, layers[-1]))
+        return layers
+
+    def text_inputs(self, text: Tensor) -> Tensor:
+        """Layer-0 inputs of new nodes described by text-encoder vectors, as a cold item's would be."""
+        if self.text_projection is None:
+            raise KgrecError("this kgrec model was trained without text (use_text=false): it cannot embed new text")
+        return self.text_projection(text)
+
+    def fold_in(self, inputs: Tensor, owners: Tensor, neighbours: Tensor, layers: list[Tensor]) -> Tensor:
+        """Normalised embeddings of new nodes, propagated as if their edges (owners[k] -- neighbours[k], an
+        existing node) had been in the graph: each layer sums the neighbours' previous layer, plus what the
+        new node itself sent them one layer earlier. `layers` is `layer_embeddings()`."""
+        degree = self.adjacency.crow_indices().diff().float() + 1  # every neighbour gains the new edge
+        count = torch.bincount(owners, minlength=len(inputs)).float()
+        weight = (count[owners] * degree[neighbours]).rsqrt().unsqueeze(1)
+        echo = torch.zeros(len(inputs)).index_add(0, owners, weight.squeeze(1) ** 2).unsqueeze(1)
+        own = [inputs]
+        for layer in range(1, self.layers + 1):
+            x = torch.zeros_like(inputs).index_add(0, owners, weight * layers[layer - 1][neighbours])
+            own.append(x + echo * own[layer - 2] if layer >= 2 else x)
+        return F.normalize(torch.stack(own).mean(0), dim=-1)
+
+    def score_embeddings(self, queries: Tensor, items: Tensor, log_popularity: Tensor) -> Tensor:
+        """`score` for query and item embeddings from anywhere (folded-in users, added items)."""
+        penalty = 0.0 if self.popularity_penalty == "auto" else float(self.popularity_penalty)
+        return queries @ items.T / self.temperature - penalty * log_popularity

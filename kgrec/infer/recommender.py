@@ -1,0 +1,353 @@
+"""A trained run, loaded for queries: known users, new users (free text, a few liked items), added items.
+
+`Recommender.load(run_dir)` rebuilds the model of a `kgrec-train` run directory from config.yaml (data,
+model, encoder, text cache) and checkpoint.pt, and settles the inference knobs on the validation split
+again, as training did (the calibrated value is not part of the checkpoint). Known users work for every
+model. New users and items added after training are embedded inductively with kgrec's `fold_in` (text
+projection plus propagation over their edges), so they need a kgrec run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from kgrec.data.dataset import Dataset
+from kgrec.data.tables import read_table
+from kgrec.errors import DataError, KgrecError
+from kgrec.evaluate.metrics import evaluate
+from kgrec.graph.build import build_graph
+from kgrec.infer.explain import PathExplainer, relation_phrase
+from kgrec.models.base import Recommender as Model
+from kgrec.models.kgrec import KGRec
+
+log = logging.getLogger(__name__)
+
+#: A user's text stands for this many items: those whose own text matches it best.
+TEXT_ANCHORS = 10
+
+
+@dataclass
+class Recommendation:
+    item_id: str
+    title: str
+    score: float
+    explanation: str
+
+
+class Recommender:
+    """Ranks the catalogue (plus any added items) for one query at a time, or for every known user."""
+
+    def __init__(self, config: dict, data: Dataset, model: Model):
+        self.config, self.data, self.model = config, data, model
+        self.item_ids, self.titles = list(data.item_ids), list(data.item_titles)
+        self.item_index = {item: k for k, item in enumerate(self.item_ids)}
+        self.user_index = {user: k for k, user in enumerate(data.user_ids)}
+        seen = [data.splits[name] for name in ("train", "valid") if name in data.splits]
+        users, items = np.concatenate([s.users for s in seen]), np.concatenate([s.items for s in seen])
+        order = np.argsort(users, kind="stable")
+        self._seen_items = items[order]
+        self._seen_ptr = np.concatenate([[0], np.cumsum(np.bincount(users, minlength=data.num_users))])
+        self.explainer = PathExplainer(data, model.graph if isinstance(model, KGRec) else build_graph(data))
+        self._encoder = None
+        if self.inductive:
+            with torch.no_grad():
+                self._layers = model.layer_embeddings()
+                h = F.normalize(torch.stack(self._layers).mean(0), dim=-1)
+            self.user_h = h[model.offsets["user"]: model.offsets["user"] + data.num_users]
+            self.item_h = h[model.offsets["item"]: model.offsets["item"] + data.num_items]
+            self.log_popularity = model.log_popularity
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "Recommender":
+        from kgrec.data.load import load_dataset
+        from kgrec.train.experiment import build_model
+
+        run_dir = Path(run_dir)
+        for name in ("config.yaml", "checkpoint.pt"):
+            if not (run_dir / name).is_file():
+                raise KgrecError(f"{run_dir} is not a kgrec-train run directory: it has no {name}")
+        config = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
+        data = load_dataset(config["data"])
+        with contextlib.redirect_stdout(sys.stderr):  # models print their graph summary; stdout is for results
+            model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
+        try:
+            model.load_state_dict(torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True))
+        except RuntimeError as error:
+            raise KgrecError(f"{run_dir / 'checkpoint.pt'} does not fit the model built from {run_dir / 'config.yaml'} "
+                             f"(has the dataset changed since training?): {str(error).splitlines()[0]}") from None
+        model.eval()
+        with torch.no_grad():
+            model.prepare_scoring()
+            if len(data.splits.get("valid", ())):
+                model.calibrate(lambda: _validate(model, data, config["eval"]))
+        log.info("loaded %s on %s from %s", type(model).__name__, data.name, run_dir)
+        return cls(config, data, model)
+
+    @property
+    def inductive(self) -> bool:
+        """Whether new users and new items can be embedded (kgrec runs)."""
+        return isinstance(self.model, KGRec)
+
+    def _require_inductive(self, what: str) -> KGRec:
+        if not self.inductive:
+            raise KgrecError(f"{what} needs a kgrec run: {type(self.model).__name__} only scores the users and "
+                             "items it was trained on")
+        return self.model
+
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        if self._encoder is None:
+            from kgrec.text.encoder import TextEncoder
+
+            self._encoder = TextEncoder(**self.config["encoder"])
+        return torch.from_numpy(self._encoder.encode(texts))
+
+    # Queries --------------------------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user: str | None = None,
+        *,
+        items: Sequence[str] = (),
+        text: str | None = None,
+        k: int = 10,
+        candidates: Sequence[str] | None = None,
+        categories: Sequence[str] = (),
+        explain: bool = True,
+    ) -> list[Recommendation]:
+        """The best (at most) `k` items for a known `user`, or for a new user given by liked `items` and/or
+        `text`; items the user already has are excluded. `candidates` and `categories` restrict the pool."""
+        if k < 1:
+            raise KgrecError(f"k must be at least 1, got {k}")
+        if (user is None) == (not items and not text):
+            raise KgrecError("give either a known user, or liked items and/or a text for a new user")
+        if user is not None:
+            index = self._user(user)
+            scores = self.user_scores(torch.tensor([index]))[0]
+            exclude = self._seen_items[self._seen_ptr[index]: self._seen_ptr[index + 1]]
+            because = self._user_sources(index)
+        else:
+            liked = self._items(items, "--items", catalogue_only=True)
+            scores, because = self._new_user(liked, text)
+            exclude = np.asarray(liked, dtype=np.int64)
+        pool = self._pool(candidates, categories)
+        pool[exclude] = False
+        scores = scores.masked_fill(~torch.from_numpy(pool), float("-inf"))
+        top = torch.topk(scores, min(k, int(pool.sum())))
+        return [Recommendation(self.item_ids[i], self.titles[i], float(s),
+                               self.explainer.explain(self._node(i), because) if explain else "")
+                for s, i in zip(top.values.tolist(), top.indices.tolist())]
+
+    def user_scores(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores of known users (indices) for the catalogue and any added items."""
+        with torch.no_grad():
+            if self.inductive:
+                return self.model.score_embeddings(self.user_h[users], self.item_h, self.log_popularity)
+            return self.model.score(users)
+
+    def _new_user(self, liked: list[int], text: str | None) -> tuple[torch.Tensor, dict[int, str]]:
+        """A new user is folded in over their liked items and, for a text, the items whose own text matches
+        it best: on ml-100k this beat feeding the projected text in as the user's input (see
+        benchmarks/results/latency.md)."""
+        model = self._require_inductive("a new user (--items/--text)")
+        anchors = [i for i in self._text_anchors(self._encode([text])[0]) if i not in liked] if text else []
+        because = {self.explainer.item_node(i): "which matches your description" for i in anchors}
+        because.update({self.explainer.item_node(i): "which you liked" for i in liked})
+        neighbours = model.offsets["item"] + torch.as_tensor(liked + anchors, dtype=torch.long)
+        with torch.no_grad():
+            inputs = torch.zeros(1, self._layers[0].shape[1])
+            embedding = model.fold_in(inputs, torch.zeros(len(neighbours), dtype=torch.long), neighbours, self._layers)
+            return model.score_embeddings(embedding, self.item_h, self.log_popularity)[0], because
+
+    def _text_anchors(self, query: torch.Tensor) -> list[int]:
+        """The catalogue items whose own text is closest to the query (the encoder's vectors are normalised)."""
+        model = self.model
+        start = model.offsets["item"]
+        is_item = (model.text_nodes >= start) & (model.text_nodes < start + self.data.num_items)
+        similarity = model.text[is_item] @ query
+        best = torch.topk(similarity, min(TEXT_ANCHORS, len(similarity))).indices
+        return (model.text_nodes[is_item][best] - start).tolist()
+
+    def _user_sources(self, user: int) -> dict[int, str]:
+        history = self._seen_items[self._seen_ptr[user]: self._seen_ptr[user + 1]]
+        because = {self.explainer.item_node(int(i)): "which you liked" for i in history}
+        if "interest" in self.explainer.offsets:
+            tags = self.data.tags
+            for tag in np.unique(tags.tags[tags.users == user]).tolist():
+                because[self.explainer.offsets["interest"] + tag] = "a tag you use"
+        return because
+
+    def _node(self, item: int) -> int:
+        """Explainer node of a catalogue or added item."""
+        if item < self.data.num_items:
+            return self.explainer.item_node(item)
+        return self.explainer.num_nodes + item - self.data.num_items
+
+    def _user(self, user: str) -> int:
+        if user not in self.user_index:
+            raise KgrecError(f"unknown user {user!r}: {self.data.name} has no such user in train, valid or test "
+                             "(hint: describe a new user with --items and/or --text)")
+        return self.user_index[user]
+
+    def _items(self, ids: Sequence[str], option: str, catalogue_only: bool = False) -> list[int]:
+        limit = self.data.num_items if catalogue_only else len(self.item_ids)
+        unknown = [item for item in ids if self.item_index.get(item, limit) >= limit]
+        if unknown:
+            where = "the trained catalogue" if catalogue_only else "the catalogue or the added items"
+            raise KgrecError(f"{option}: unknown item id(s) {', '.join(map(repr, unknown[:5]))}"
+                             + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "") + f" (not in {where})")
+        return [self.item_index[item] for item in ids]
+
+    def _pool(self, candidates: Sequence[str] | None, categories: Sequence[str]) -> np.ndarray:
+        pool = np.ones(len(self.item_ids), dtype=bool)
+        if candidates is not None:
+            pool[:] = False
+            pool[self._items(candidates, "--candidates")] = True
+        if categories:
+            pool &= self._in_categories(categories)
+        return pool
+
+    def _in_categories(self, names: Sequence[str]) -> np.ndarray:
+        """Items linked to a KG category named (label, IRI or its local name; case-insensitive) in `names`."""
+        explainer = self.explainer
+        if "category" not in explainer.offsets:
+            raise KgrecError(f"{self.data.name}'s knowledge graph has no categories to filter by")
+        start, kg = explainer.offsets["category"], self.data.kg
+        known = {}
+        for local, entity in enumerate(explainer.hetero["category"].entity.tolist()):
+            for name in (kg.labels[entity], kg.entities[entity], kg.entities[entity].rstrip("/#").split("/")[-1]):
+                if name:
+                    known[name.lower()] = start + local
+        missing = [name for name in names if name.lower() not in known]
+        if missing:
+            examples = sorted({explainer.name(node) for node in known.values()})[:8]
+            raise KgrecError(f"unknown categor{'y' if len(missing) == 1 else 'ies'} {', '.join(map(repr, missing))} "
+                             f"(hint: categories include {', '.join(examples)})")
+        chosen = np.zeros(len(self.item_ids), dtype=bool)
+        for name in names:
+            for neighbour in explainer.graph.adj[known[name.lower()]]:
+                if explainer.is_item(neighbour):
+                    chosen[neighbour - explainer.offsets["item"] if neighbour < explainer.num_nodes
+                           else neighbour - explainer.num_nodes + self.data.num_items] = True
+        return chosen
+
+    # Items added after training ---------------------------------------------------------------------
+
+    def add_items(self, path: str | Path, kg_path: str | Path | None = None) -> list[str]:
+        """Add the items of a TSV (`item_id title text [entity]`, with a header) and, optionally, their
+        triples from an RDF file; they are embedded from text and KG edges without retraining."""
+        model = self._require_inductive("--add-items")
+        table = read_table(path, ["item_id", "title", "text"], ["entity"])
+        ids, titles, texts, entities = [], [], [], {}
+        for k, line in enumerate(table.lines):
+            item, title, text = (table.columns[name][k] for name in ("item_id", "title", "text"))
+            if not item:
+                raise DataError(path, line, "empty item_id")
+            if item in self.item_index or item in ids:
+                raise DataError(path, line, f"item {item!r} is already in the catalogue",
+                                hint="added items need new ids")
+            if not (text or title):
+                raise DataError(path, line, f"item {item!r} has neither title nor text",
+                                hint="an added item is scored from its text")
+            ids.append(item), titles.append(title or item), texts.append(text or title)
+            if table.columns.get("entity", [""] * len(table))[k]:
+                entities[table.columns["entity"][k]] = len(ids) - 1
+        if not ids:
+            raise DataError(path, None, "no items")
+        edges = self._added_edges(kg_path, entities, len(ids)) if kg_path else [[] for _ in ids]
+        owners = torch.tensor([k for k, links in enumerate(edges) for _ in links], dtype=torch.long)
+        neighbours = torch.tensor([node for links in edges for node, _, _ in links], dtype=torch.long)
+        with torch.no_grad():
+            embeddings = model.fold_in(model.text_inputs(self._encode(texts)), owners, neighbours, self._layers)
+        first = len(self.item_ids)
+        for k, (item, title, links) in enumerate(zip(ids, titles, edges)):
+            self.item_index[item] = first + k
+            self.explainer.add_item(self._node(first + k), title, links)
+        self.item_ids += ids
+        self.titles += titles
+        self.item_h = torch.cat([self.item_h, embeddings])
+        # As for unseen catalogue items: the head's penalty, so the knob never floods lists with new items.
+        self.log_popularity = torch.cat([self.log_popularity, self.log_popularity.max().expand(len(ids))])
+        log.info("added %d items from %s (%d KG edges)", len(ids), path, len(neighbours))
+        return ids
+
+    def _added_edges(self, kg_path, entities: dict[str, int], count: int) -> list[list[tuple[int, str, bool]]]:
+        """Per added item: (existing node, relation phrase, item is the head) for each usable triple."""
+        from kgrec.data.rdf import read_triples
+
+        known = self.explainer.entity_nodes()
+        edges: list[list[tuple[int, str, bool]]] = [[] for _ in range(count)]
+        skipped = {"literal object": 0, "not about an added item": 0, "other end not in the trained graph": 0}
+        for subject, predicate, obj in read_triples(kg_path):
+            if not isinstance(obj, str):
+                skipped["literal object"] += 1
+            elif (subject in entities) == (obj in entities):
+                skipped["not about an added item"] += 1  # neither, or both: added items are folded in one by one
+            elif (obj if subject in entities else subject) not in known:
+                skipped["other end not in the trained graph"] += 1
+            elif subject in entities:
+                edges[entities[subject]].append((known[obj], relation_phrase(predicate), True))
+            else:
+                edges[entities[obj]].append((known[subject], relation_phrase(predicate), False))
+        if any(skipped.values()):
+            log.warning("%s: skipped %s", kg_path, ", ".join(f"{n:,} triples with {why}" if why == "literal object"
+                                                             else f"{n:,} {why}" for why, n in skipped.items() if n))
+        return edges
+
+    # Batch export ---------------------------------------------------------------------------------
+
+    def recommend_all(self, k: int, out: str | Path, batch_size: int = 256) -> int:
+        """Top `k` unseen items of every known user to `out` (.parquet, else TSV `user_id item_id rank score`);
+        returns the number of rows written."""
+        if k < 1:
+            raise KgrecError(f"k must be at least 1, got {k}")
+        users, items, ranks, scores = [], [], [], []
+        for start in tqdm(range(0, self.data.num_users, batch_size), desc="recommending", unit="batch"):
+            batch = torch.arange(start, min(start + batch_size, self.data.num_users))
+            batch_scores = self.user_scores(batch).clone()
+            for row, user in enumerate(batch.tolist()):
+                seen = self._seen_items[self._seen_ptr[user]: self._seen_ptr[user + 1]]
+                batch_scores[row, torch.from_numpy(seen)] = float("-inf")
+            top = torch.topk(batch_scores, min(k, batch_scores.shape[1]))
+            valid = torch.isfinite(top.values)
+            counts = valid.sum(1)
+            users.append(np.repeat(batch.numpy(), counts.numpy()))
+            items.append(top.indices[valid].numpy())
+            ranks.append((torch.arange(top.values.shape[1]).expand_as(valid)[valid] + 1).numpy())
+            scores.append(top.values[valid].numpy())
+        users, items, ranks, scores = map(np.concatenate, (users, items, ranks, scores))
+        _write_table(Path(out), {"user_id": np.asarray(self.data.user_ids, dtype=object)[users],
+                                 "item_id": np.asarray(self.item_ids, dtype=object)[items],
+                                 "rank": ranks, "score": scores})
+        return len(users)
+
+
+def _validate(model: Model, data: Dataset, eval_config: dict) -> float:
+    """The monitored validation metric, as training computed it for calibration."""
+    return evaluate(model.score, data, "valid", ks=eval_config["ks"], head_share=eval_config["head_share"],
+                    n_recs=max(eval_config["ks"]), batch_size=eval_config["batch_size"]).metrics[eval_config["monitor"]]
+
+
+def _write_table(path: Path, columns: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({name: pa.array(values.tolist() if values.dtype == object else values)
+                                 for name, values in columns.items()}), path)
+        return
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("\t".join(columns) + "\n")
+        for row in zip(*columns.values()):
+            file.write("\t".join(f"{value:.6g}" if isinstance(value, float) else str(value) for value in row) + "\n")
