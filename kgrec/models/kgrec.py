@@ -15,8 +15,11 @@ item-interest, user-interest, item-category, KG relations) by LightGCN propagati
 so a tail item borrows from the popular items that share its interests, categories and KG
 neighbours. Scores are cosine similarities over a temperature, s(u, i) = cos(h_u, h_i) / tau, trained
 end to end (MLP, ID embeddings) with a softmax over the catalogue: the full softmax when it fits,
-else a sampled softmax with logQ correction. At inference `popularity_penalty` beta subtracts
-beta * log(1 + n_i), the knob that trades head accuracy for tail exposure.
+else a sampled softmax with logQ correction. Two things are not negatives in that softmax: the user's
+other train items (`mask_history`) and items nobody interacted with (`unseen_negatives=False`; pushing
+them down would teach the text path that items like the cold ones are bad, which halved test_cold
+recall on ml-100k). At inference `popularity_penalty` beta subtracts beta * log(1 + n_i), the knob that
+trades head accuracy for tail exposure; "auto" calibrates it on the validation split.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class KGRec(Recommender):
         self.full_softmax = data.num_items <= full_softmax_max_items
         self.sampled_negatives = sampled_negatives
         self.graph = build_graph(data, use_kg=use_kg, use_interests=use_interests)
-        print(graph_summary(self.graph))
+        log.info("graph of %s\n%s", data.name, graph_summary(self.graph))
 
         self.node_types = list(self.graph.node_types)
         sizes = [self.graph[t].num_nodes for t in self.node_types]
