@@ -29,6 +29,7 @@ from kgrec.data.load import load_dataset
 from kgrec.evaluate.metrics import EvalResult, evaluate
 from kgrec.evaluate.report import results_table, write_recs
 from kgrec.models.base import Recommender
+from kgrec.train.checkpoint import config_fingerprint
 from kgrec.train.loop import TrainerConfig, TrainingLog, train
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,11 @@ def build_model(model_config: dict[str, Any], data: Dataset, encoder_config: dic
     return instantiate(hyperparameters, _partial_=True)(data, **extra)
 
 
-def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: dict) -> TrainingLog:
-    """Closed-form fit or gradient training with early stopping, then calibration, all on the validation split."""
+def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: dict,
+        run_dir: str | Path | None = None, fingerprint: str = "") -> TrainingLog:
+    """Closed-form fit or gradient training with early stopping, then calibration, all on the validation split.
+
+    Gradient training checkpoints every epoch into `run_dir` (see kgrec.train.loop)."""
     monitor = eval_config["monitor"]
 
     def validate() -> float:
@@ -68,7 +72,8 @@ def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: 
 
     start = time.perf_counter()
     model.fit(data)
-    history = (train(model, data, trainer, validate, monitor=f"valid_{monitor}") if model.trainable
+    history = (train(model, data, trainer, validate, monitor=f"valid_{monitor}", run_dir=run_dir,
+                     fingerprint=fingerprint) if model.trainable
                else TrainingLog(seconds=time.perf_counter() - start))
     with torch.no_grad():
         model.prepare_scoring()
@@ -97,7 +102,7 @@ def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dic
     model = build_model(model_config, data, config["encoder"], config["cache_dir"]).to(trainer.device)
     log.info("model %s on %s", type(model).__name__, data.name)
 
-    history = fit(model, data, trainer, config["eval"])
+    history = fit(model, data, trainer, config["eval"], out_dir, config_fingerprint(config))
     model.eval()
     eval_config = config["eval"]
     metrics: dict[str, dict[str, float]] = {}

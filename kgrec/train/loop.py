@@ -1,7 +1,8 @@
 """The gradient-training loop: shuffled (user, positive item) batches, Adam, early stopping on validation.
 
-Models own their loss (BPR, softmax, ...); this loop owns epochs, the optimiser, progress reporting
-and keeping the best validation state.
+Models own their loss (BPR, softmax, ...); this loop owns epochs, the optimiser, progress reporting,
+keeping the best validation state and, given a run directory, a checkpoint after every epoch that
+`resume` continues from (kgrec.train.checkpoint).
 """
 
 from __future__ import annotations
@@ -10,15 +11,22 @@ import copy
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
 from kgrec.data.dataset import Dataset
+from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender
+from kgrec.train.checkpoint import (check_fits, global_rng_state, load_checkpoint, model_generators, save_checkpoint,
+                                    set_global_rng_state)
 
 log = logging.getLogger(__name__)
+
+#: Where a run directory keeps the checkpoint of its last finished epoch.
+LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
 
 
 @dataclass
@@ -31,6 +39,7 @@ class TrainerConfig:
     eval_every: int = 1        # epochs between validations
     seed: int = 2026
     device: str = "cpu"
+    resume: bool = False       # continue from the run directory's last checkpoint
 
 
 @dataclass
@@ -47,27 +56,48 @@ class TrainingLog:
         return self.seconds / max(len(self.epochs), 1)
 
 
+@dataclass
+class _Progress:
+    """Everything besides the model, optimiser and generators that the next epoch depends on."""
+
+    history: TrainingLog
+    best_state: dict[str, torch.Tensor]
+    stale: int = 0             # evaluations since the best one
+
+    @property
+    def epoch(self) -> int:
+        return self.history.epochs[-1]["epoch"] if self.history.epochs else 0
+
+
 def train(
     model: Recommender,
     data: Dataset,
     config: TrainerConfig,
     validate: Callable[[], float],
     monitor: str = "valid",
+    run_dir: str | Path | None = None,
+    fingerprint: str = "",
 ) -> TrainingLog:
     """Train `model` by gradient steps; `validate()` returns the metric to maximise (higher is better).
 
+    With `run_dir`, each epoch ends by saving `run_dir/checkpoints/last.pt`, tagged with `fingerprint`
+    (of the run's config); `config.resume` continues from that file, refusing one of another config.
     The model ends in its best-validation state.
     """
     generator = torch.Generator().manual_seed(config.seed)
+    generators = {"loop": generator, **model_generators(model)}
     users = torch.as_tensor(data.train.users, dtype=torch.long)
     items = torch.as_tensor(data.train.items, dtype=torch.long)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    history = TrainingLog()
-    best_state = copy.deepcopy(model.state_dict())
-    stale = 0
-    start = time.perf_counter()
-    progress = tqdm(range(1, config.epochs + 1), desc=f"train {type(model).__name__}", unit="epoch")
-    for epoch in progress:
+    checkpoint = None if run_dir is None else Path(run_dir) / LAST_CHECKPOINT
+    progress = _Progress(TrainingLog(), copy.deepcopy(model.state_dict()))
+    if config.resume and checkpoint is not None:
+        progress = _resume(checkpoint, fingerprint, model, optimizer, generators) or progress
+    history = progress.history
+    start = time.perf_counter() - history.seconds
+    first = progress.epoch + 1 if progress.stale < config.patience else config.epochs + 1
+    bar = tqdm(range(first, config.epochs + 1), desc=f"train {type(model).__name__}", unit="epoch")
+    for epoch in bar:
         model.train()
         order = torch.randperm(len(users), generator=generator)
         total, batches = 0.0, 0
@@ -85,18 +115,55 @@ def train(
                 model.prepare_scoring()
                 record[monitor] = value = validate()
             if value > history.best_valid:
-                history.best_valid, history.best_epoch, stale = value, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
+                history.best_valid, history.best_epoch, progress.stale = value, epoch, 0
+                progress.best_state = copy.deepcopy(model.state_dict())
             else:
-                stale += 1
-        record["seconds"] = time.perf_counter() - start
+                progress.stale += 1
+        record["seconds"] = history.seconds = time.perf_counter() - start
         history.epochs.append(record)
-        progress.set_postfix({key: f"{value:.4f}" for key, value in record.items() if key not in ("epoch", "seconds")})
-        if stale >= config.patience:
+        if checkpoint is not None:
+            _save(checkpoint, fingerprint, model, optimizer, generators, progress)
+        bar.set_postfix({key: f"{value:.4f}" for key, value in record.items() if key not in ("epoch", "seconds")})
+        if progress.stale >= config.patience:
             log.info("early stopping at epoch %d (best %s %.4f at epoch %d)", epoch, monitor, history.best_valid,
                      history.best_epoch)
             break
     history.seconds = time.perf_counter() - start
-    model.load_state_dict(best_state)
+    model.load_state_dict(progress.best_state)
     model.eval()
     return history
+
+
+def _save(path: Path, fingerprint: str, model: Recommender, optimizer: torch.optim.Optimizer,
+          generators: dict[str, torch.Generator], progress: _Progress) -> None:
+    history = progress.history
+    save_checkpoint(path, {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "generators": {name: generator.get_state() for name, generator in generators.items()},
+        "rng": global_rng_state(), "best_state": progress.best_state, "stale": progress.stale,
+        "epochs": history.epochs, "best_epoch": history.best_epoch, "best_valid": history.best_valid,
+        "seconds": history.seconds,
+    }, fingerprint)
+
+
+def _resume(path: Path, fingerprint: str, model: Recommender, optimizer: torch.optim.Optimizer,
+            generators: dict[str, torch.Generator]) -> _Progress | None:
+    """Restore the state `_save` wrote; None (train from the start) when there is no checkpoint yet."""
+    if not path.exists():
+        log.warning("trainer.resume: no checkpoint at %s yet, training from the first epoch", path)
+        return None
+    saved = load_checkpoint(path, fingerprint, required=("model", "optimizer", "generators", "rng", "best_state",
+                                                         "stale", "epochs", "best_epoch", "best_valid", "seconds"))
+    if set(saved["generators"]) != set(generators):
+        raise KgrecError(f"checkpoint {path} holds generators {sorted(saved['generators'])}, "
+                         f"this model {sorted(generators)}")
+    check_fits(path, model, saved["model"])
+    check_fits(path, model, saved["best_state"])
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    for name, generator in generators.items():
+        generator.set_state(saved["generators"][name])
+    set_global_rng_state(saved["rng"])
+    history = TrainingLog(saved["epochs"], saved["best_epoch"], saved["best_valid"], saved["seconds"])
+    log.info("resuming from %s after epoch %d", path, history.epochs[-1]["epoch"] if history.epochs else 0)
+    return _Progress(history, saved["best_state"], saved["stale"])
