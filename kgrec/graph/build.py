@@ -73,7 +73,7 @@ def build_graph(data: Dataset, *, use_kg: bool = True, use_interests: bool = Tru
             graph["entity"].num_nodes = num_entities
             graph["entity"].entity = torch.from_numpy(np.flatnonzero(kind == 2))
         heads, relations, tails = data.kg.triples.T
-        names = _relation_names(data.kg.relations)
+        names = relation_names(data.kg.relations)
         for relation in np.unique(relations):
             chosen = relations == relation
             for head_kind in range(3):
@@ -89,7 +89,7 @@ def build_graph(data: Dataset, *, use_kg: bool = True, use_interests: bool = Tru
     return graph
 
 
-def _relation_names(relations: list[str]) -> list[str]:
+def relation_names(relations: list[str]) -> list[str]:
     """Local names, made unique where two IRIs share one (schema:name vs foaf:name)."""
     names, seen = [], {}
     for iri in relations:

@@ -21,7 +21,7 @@ import networkx as nx
 from torch_geometric.data import HeteroData
 
 from kgrec.data.dataset import Dataset
-from kgrec.graph.build import _relation_names
+from kgrec.graph.build import relation_names
 
 MAX_HOPS = 3
 EDGE_NAMES = {"interacts": "liked", "has_interest": "tag", "uses_interest": "uses tag"}
@@ -99,7 +99,7 @@ class PathExplainer:
         return self._graph
 
     def _build(self) -> nx.Graph:
-        phrases = dict(zip(_relation_names(self.data.kg.relations), map(relation_phrase, self.data.kg.relations)))
+        phrases = dict(zip(relation_names(self.data.kg.relations), map(relation_phrase, self.data.kg.relations)))
         phrases.update(EDGE_NAMES)
         graph = nx.Graph()
         graph.add_nodes_from(range(self.num_nodes))

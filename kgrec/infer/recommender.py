@@ -1,17 +1,14 @@
 """A trained run, loaded for queries: known users, new users (free text, a few liked items), added items.
 
 `Recommender.load(run_dir)` rebuilds the model of a `kgrec-train` run directory from config.yaml (data,
-model, encoder, text cache) and checkpoint.pt, and settles the inference knobs on the validation split
-again, as training did (the calibrated value is not part of the checkpoint). Known users work for every
+model, encoder, text cache) and checkpoint.pt (which carries the calibrated inference knobs). Known users work for every
 model. New users and items added after training are embedded inductively with kgrec's `fold_in` (text
 projection plus propagation over their edges), so they need a kgrec run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +22,6 @@ from tqdm import tqdm
 from kgrec.data.dataset import Dataset
 from kgrec.data.tables import read_table
 from kgrec.errors import DataError, KgrecError
-from kgrec.evaluate.metrics import evaluate
 from kgrec.graph.build import build_graph
 from kgrec.infer.explain import PathExplainer, relation_phrase
 from kgrec.models.base import Recommender as Model
@@ -79,8 +75,7 @@ class Recommender:
                 raise KgrecError(f"{run_dir} is not a kgrec-train run directory: it has no {name}")
         config = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
         data = load_dataset(config["data"])
-        with contextlib.redirect_stdout(sys.stderr):  # models print their graph summary; stdout is for results
-            model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
+        model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
         try:
             model.load_state_dict(torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True))
         except RuntimeError as error:
@@ -89,8 +84,6 @@ class Recommender:
         model.eval()
         with torch.no_grad():
             model.prepare_scoring()
-            if len(data.splits.get("valid", ())):
-                model.calibrate(lambda: _validate(model, data, config["eval"]))
         log.info("loaded %s on %s from %s", type(model).__name__, data.name, run_dir)
         return cls(config, data, model)
 
@@ -330,12 +323,6 @@ class Recommender:
                                  "item_id": np.asarray(self.item_ids, dtype=object)[items],
                                  "rank": ranks, "score": scores})
         return len(users)
-
-
-def _validate(model: Model, data: Dataset, eval_config: dict) -> float:
-    """The monitored validation metric, as training computed it for calibration."""
-    return evaluate(model.score, data, "valid", ks=eval_config["ks"], head_share=eval_config["head_share"],
-                    n_recs=max(eval_config["ks"]), batch_size=eval_config["batch_size"]).metrics[eval_config["monitor"]]
 
 
 def _write_table(path: Path, columns: dict[str, np.ndarray]) -> None:

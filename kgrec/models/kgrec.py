@@ -165,17 +165,7 @@ class KGRec(Recommender):
 
     def node_embeddings(self) -> Tensor:
         """Propagated, L2-normalised embeddings of every node."""
-        gate = self.id_gate
-        if self.training and self.id_dropout > 0:
-            gate = gate * (torch.rand_like(gate) >= self.id_dropout)
-        x = gate * self.id_embedding
-        if self.text_projection is not None and len(self.text_nodes):
-            x = x.index_add(0, self.text_nodes, self.text_projection(self.text))
-        layers = [x]
-        for _ in range(self.layers):
-            x = propagate(self.adjacency, x)
-            layers.append(x)
-        return F.normalize(torch.stack(layers).mean(0), dim=-1)
+        return F.normalize(torch.stack(self.layer_embeddings()).mean(0), dim=-1)
 
     def _users_items(self, h: Tensor) -> tuple[Tensor, Tensor]:
         user, item = self.offsets["user"], self.offsets["item"]
@@ -216,6 +206,13 @@ class KGRec(Recommender):
         penalty = 0.0 if self.popularity_penalty == "auto" else float(self.popularity_penalty)
         return scores - penalty * self.log_popularity
 
+    def get_extra_state(self) -> dict:
+        """The calibrated knob travels with the checkpoint, so a loaded run ranks exactly as it was evaluated."""
+        return {"popularity_penalty": self.popularity_penalty}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.popularity_penalty = state["popularity_penalty"]
+
     def calibrate(self, validate: Callable[[], float]) -> None:
         """popularity_penalty="auto": the largest beta on a grid whose validation metric stays within
         `penalty_tolerance` (relative) of beta = 0, i.e. the most tail exposure for a small, measured cost."""
@@ -238,8 +235,11 @@ class KGRec(Recommender):
     # Inductive use at inference: nodes the model never trained on (new users, items added later).
 
     def layer_embeddings(self) -> list[Tensor]:
-        """x^(0) .. x^(L) of every node without dropout: `node_embeddings` is their normalised mean."""
-        x = self.id_gate * self.id_embedding
+        """x^(0) .. x^(L) of every node (ID dropout while training): `node_embeddings` is their normalised mean."""
+        gate = self.id_gate
+        if self.training and self.id_dropout > 0:
+            gate = gate * (torch.rand_like(gate) >= self.id_dropout)
+        x = gate * self.id_embedding
         if self.text_projection is not None and len(self.text_nodes):
             x = x.index_add(0, self.text_nodes, self.text_projection(self.text))
         layers = [x]
