@@ -5,6 +5,7 @@ Plain data in (a resolved config dict), plain files out:
   recs/<split>.tsv  user_id item_id rank: the top `eval.n_recs` unseen items of every evaluated user
   deciles.json      recall@K per popularity decile, per split (for plots)
   train_log.json    epochs, seconds, peak memory
+  checkpoints/last.pt  the last finished epoch of gradient training, for trainer.resume=true
   checkpoint.pt     the model's state_dict;  config.yaml  the resolved config;  results.md  the table
 """
 
@@ -26,11 +27,12 @@ from omegaconf import OmegaConf
 
 from kgrec.data.dataset import Dataset
 from kgrec.data.load import load_dataset
+from kgrec.errors import KgrecError
 from kgrec.evaluate.metrics import EvalResult, evaluate
 from kgrec.evaluate.report import results_table, write_recs
 from kgrec.models.base import Recommender
 from kgrec.train.checkpoint import config_fingerprint
-from kgrec.train.loop import TrainerConfig, TrainingLog, train
+from kgrec.train.loop import TrainerConfig, TrainingLog, train, trainer_config
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +93,24 @@ def _write_json(path: Path, payload: Any) -> None:
     _atomic_write(path, lambda target: target.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n"))
 
 
+def _refuse_unset(config: dict[str, Any], prefix: str = "") -> None:
+    """Hydra leaves a mandatory value nobody gave as '???': name it before any work starts."""
+    for key, value in config.items():
+        if isinstance(value, dict):
+            _refuse_unset(value, f"{prefix}{key}.")
+        elif value == "???":
+            raise KgrecError(f"{prefix}{key} is not set: give it on the command line, e.g. {prefix}{key}=...")
+
+
 def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dict[str, float]]:
     """Run the experiment described by the resolved `config`; returns the metrics written to metrics.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _refuse_unset(config)
+    model_config = config["model"]
+    trainer = trainer_config({**config["trainer"], **model_config.get("train", {}), "seed": config["seed"]})
     seed_everything(config["seed"])
     data = load_dataset(config["data"])
-    model_config = config["model"]
-    trainer = TrainerConfig(**{**config["trainer"], **model_config.get("train", {}), "seed": config["seed"]})
     model = build_model(model_config, data, config["encoder"], config["cache_dir"]).to(trainer.device)
     log.info("model %s on %s", type(model).__name__, data.name)
 

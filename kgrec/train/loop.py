@@ -12,9 +12,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
 
 from kgrec.data.dataset import Dataset
@@ -40,6 +42,17 @@ class TrainerConfig:
     seed: int = 2026
     device: str = "cpu"
     resume: bool = False       # continue from the run directory's last checkpoint
+
+
+def trainer_config(values: dict[str, Any]) -> TrainerConfig:
+    """`values` checked against TrainerConfig, so that a misspelt key or a wrong type stops the run with one
+    line before any data is read, rather than a TypeError (or nothing) later."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), values))
+    except OmegaConfBaseException as error:
+        problem = error.msg.splitlines()[0].replace(" not in 'TrainerConfig'", " is not a trainer option")
+        raise KgrecError(f"trainer.{error.full_key} (or model.train.{error.full_key}): {problem}; "
+                         f"the options are {list(TrainerConfig.__dataclass_fields__)}") from None
 
 
 @dataclass
