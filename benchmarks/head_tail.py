@@ -43,12 +43,13 @@ def run_model(spec: str, data: str, path: str | None, overrides: list[str], out:
     test = metrics["test"]
     # ID-only models give every unseen item the same score: their test_cold numbers are tie-breaking noise.
     cold = metrics.get("test_cold", {}) if log.get("scores_unseen_items") else {}
-    return {
+    row = {
         "model": label, **{key: test.get(key) for key in COLUMNS if "@" in key and not key.startswith("cold")},
         "cold_recall@20": cold.get("recall@20"), "cold_ndcg@20": cold.get("ndcg@20"),
         "train_s": f"{log['train_seconds']:.1f}", "s_per_epoch": f"{log['seconds_per_epoch']:.2f}",
         "peak_mb": f"{log['peak_memory_mb']:.0f}",
     }
+    return {key: value for key, value in row.items() if value is not None}  # absent cells print as a dash
 
 
 def main() -> None:
