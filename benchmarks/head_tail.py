@@ -20,7 +20,7 @@ from pathlib import Path
 from kgrec.evaluate.report import markdown_table, plot_decile_recall
 
 MODELS = ["pop", "ease", "bpr", "lightgcn", "textknn", "kgrec"]
-COLUMNS = ["model", "recall@20", "ndcg@20", "head_recall@20", "tail_recall@20", "cold_recall@20", "cold_ndcg@20",
+COLUMNS = ["model", "beta", "recall@20", "ndcg@20", "head_recall@20", "tail_recall@20", "cold_recall@20", "cold_ndcg@20",
            "coverage@20", "tail_share@20", "train_s", "s_per_epoch", "peak_mb"]
 
 
@@ -44,7 +44,8 @@ def run_model(spec: str, data: str, path: str | None, overrides: list[str], out:
     # ID-only models give every unseen item the same score: their test_cold numbers are tie-breaking noise.
     cold = metrics.get("test_cold", {}) if log.get("scores_unseen_items") else {}
     row = {
-        "model": label, **{key: test.get(key) for key in COLUMNS if "@" in key and not key.startswith("cold")},
+        "model": label, "beta": log.get("popularity_penalty"),
+        **{key: test.get(key) for key in COLUMNS if "@" in key and not key.startswith("cold")},
         "cold_recall@20": cold.get("recall@20"), "cold_ndcg@20": cold.get("ndcg@20"),
         "train_s": f"{log['train_seconds']:.1f}", "s_per_epoch": f"{log['seconds_per_epoch']:.2f}",
         "peak_mb": f"{log['peak_memory_mb']:.0f}",
@@ -75,7 +76,7 @@ def main() -> None:
         [f"--data {args.data}"] + ([f"--path {args.path}"] if args.path else []) + ["--models", *args.models,
                                                                                     "--out", str(args.out), *args.overrides])
     report = (f"# Head vs tail on {source}/{dataset}\n\nK = 20; test split (cold columns: test_cold, cold items only as "
-              f"candidates; a dash for ID-only models, which score every cold item alike). Times in seconds on this shared 2-core machine, peak memory of each run's process in MB.\n\n{table}\n\n"
+              f"candidates; a dash for ID-only models, which score every cold item alike). beta: the popularity knob kgrec chose on valid. Times in seconds on this shared 2-core machine, peak memory of each run's process in MB.\n\n{table}\n\n"
               f"![recall@20 by popularity decile](deciles.png)\n\nCommand: `{command}`\n")
     (args.out / "head_tail.md").write_text(report)
     print(report)

@@ -138,6 +138,7 @@ def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dic
     _write_json(out_dir / "deciles.json", deciles)
     _write_json(out_dir / "train_log.json", {
         "model": type(model).__name__, "dataset": data.name, "scores_unseen_items": model.scores_unseen_items,
+        "popularity_penalty": getattr(model, "popularity_penalty", None),
         "train_seconds": history.seconds,
         "seconds_per_epoch": history.seconds_per_epoch, "best_epoch": history.best_epoch,
         "eval_seconds": eval_seconds, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
