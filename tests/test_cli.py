@@ -127,3 +127,12 @@ def test_optuna_search_maximises_the_validation_metric(ml100k_bundle, tmp_path):
     valid = [json.loads(path.read_text())["valid"]["recall@20"] for path in (tmp_path / "search").glob("*/metrics.json")]
     assert len(valid) == 2
     assert f"best_value: {max(valid)}" in best
+
+
+def test_misspelt_options_stop_before_any_work(tmp_path):
+    for override, message in [("+model.temprature=0.3", "model: unknown option(s) ['temprature']"),
+                              ("+data.encodng=latin-1", "data: unknown option(s) ['encodng']")]:
+        result = kgrec_train(override, f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
+        assert result.returncode != 0
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "out" / "metrics.json").exists()

@@ -6,7 +6,6 @@ time naming the file and line, not half-way through training.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from kgrec.data.problems import Problems
 from kgrec.data.tables import read_rows, read_table
 from kgrec.errors import DataError, KgrecError
 
-log = logging.getLogger(__name__)
 
 KG_OPTIONS = ("label_predicates", "category_predicates", "language")
 # Splits whose users define the user vocabulary; test_cold and tags may only name those users.
@@ -59,7 +57,6 @@ def load_bundle(path: str | Path, *, on_error: str = "raise", kg: dict[str, Any]
         kg=_load_kg(root / "kg.nt", catalogue.entities, kg_options, problems),
         tags=tags,
     )
-    log.info(data.summary())
     problems.log_summary()
     return data
 

@@ -11,6 +11,7 @@ Plain data in (a resolved config dict), plain files out:
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -102,12 +103,21 @@ def _refuse_unset(config: dict[str, Any], prefix: str = "") -> None:
             raise KgrecError(f"{prefix}{key} is not set: give it on the command line, e.g. {prefix}{key}=...")
 
 
+def check_model_options(model_config: dict[str, Any]) -> None:
+    """A misspelt model option fails here, before any data is read, not as a TypeError deep in the model."""
+    options = set(inspect.signature(get_class(model_config["_target_"])).parameters) - {"data", "text_features"}
+    unknown = sorted(set(model_config) - options - {"_target_", "train"})
+    if unknown:
+        raise KgrecError(f"model: unknown option(s) {unknown}; {model_config['_target_']} takes {sorted(options)}")
+
+
 def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dict[str, float]]:
     """Run the experiment described by the resolved `config`; returns the metrics written to metrics.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _refuse_unset(config)
     model_config = config["model"]
+    check_model_options(model_config)
     trainer = trainer_config({**config["trainer"], **model_config.get("train", {}), "seed": config["seed"]})
     seed_everything(config["seed"])
     data = load_dataset(config["data"])
