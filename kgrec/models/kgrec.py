@@ -69,10 +69,14 @@ class KGRec(Recommender):
         mask_history: bool = True,
         user_text: bool = False,
         unseen_negatives: bool = False,
+        self_weight: float | None = None,
         seed: int = 2026,
     ):
         super().__init__(data)
         self.layers, self.temperature = layers, temperature
+        # Weight of a node's own input x^(0) in the layer mean (None: 1 / (layers + 1), plain LightGCN).
+        share = 1 / (layers + 1) if self_weight is None else self_weight
+        self.layer_weights = [share] + [(1 - share) / max(layers, 1)] * layers
         self.popularity_penalty = popularity_penalty
         self.penalty_tolerance = penalty_tolerance
         self.id_dropout = id_dropout
@@ -165,7 +169,8 @@ class KGRec(Recommender):
 
     def node_embeddings(self) -> Tensor:
         """Propagated, L2-normalised embeddings of every node."""
-        return F.normalize(torch.stack(self.layer_embeddings()).mean(0), dim=-1)
+        layers = self.layer_embeddings()
+        return F.normalize(sum(weight * x for weight, x in zip(self.layer_weights, layers)), dim=-1)
 
     def _users_items(self, h: Tensor) -> tuple[Tensor, Tensor]:
         user, item = self.offsets["user"], self.offsets["item"]
