@@ -15,6 +15,7 @@ from kgrec.data.bundle import load_bundle
 from kgrec.errors import KgrecError
 from kgrec.evaluate.metrics import evaluate
 from kgrec.models.bpr import BPRMF
+from kgrec.train.checkpoint import check_fits
 from kgrec.train.loop import LAST_CHECKPOINT, TrainerConfig, train
 from slices import first_items
 
@@ -123,3 +124,28 @@ def test_a_checkpoint_of_another_model_shape_is_refused(data, tmp_path):
         train(model, data, TrainerConfig(epochs=2, resume=True), lambda: 0.0, run_dir=tmp_path,
               fingerprint="config-a")
 
+
+
+class _WithSettings(torch.nn.Module):
+    """A module that keeps a plain setting in its state dict, as KGRec keeps its calibrated knob."""
+
+    def __init__(self, knob):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(2))
+        self.knob = knob
+
+    def get_extra_state(self):
+        return {"knob": self.knob}
+
+    def set_extra_state(self, state):
+        self.knob = state["knob"]
+
+
+def test_checkpoints_of_models_with_extra_state_fit_and_reload(tmp_path):
+    saved = _WithSettings(0.3).state_dict()
+    model = _WithSettings("auto")
+    check_fits(tmp_path / "last.pt", model, saved)
+    model.load_state_dict(saved)
+    assert model.knob == 0.3
+    with pytest.raises(KgrecError, match="does not fit"):
+        check_fits(tmp_path / "last.pt", model, {"weight": torch.zeros(3), "_extra_state": {"knob": 0.3}})

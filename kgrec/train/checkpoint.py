@@ -98,8 +98,13 @@ def load_checkpoint(path: str | Path, fingerprint: str, required: tuple[str, ...
 
 def check_fits(path: Path, model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Refuse a model state whose keys or shapes differ, before anything is copied into the model."""
-    expected = {name: tuple(value.shape) for name, value in model.state_dict().items()}
-    found = {name: tuple(value.shape) for name, value in state.items()}
+    expected = {name: _shape(value) for name, value in model.state_dict().items()}
+    found = {name: _shape(value) for name, value in state.items()}
     if expected != found:
         differing = sorted(set(expected.items()) ^ set(found.items()))[:3]
         raise KgrecError(f"checkpoint {path} does not fit this model (differing entries, first: {differing})")
+
+
+def _shape(value) -> tuple | str:
+    """A tensor's shape; a module's extra state (plain settings such as a calibrated knob) only by its type."""
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
