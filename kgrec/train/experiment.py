@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import resource
+import typing
 import time
 from pathlib import Path
 from typing import Any
@@ -104,11 +105,21 @@ def _refuse_unset(config: dict[str, Any], prefix: str = "") -> None:
 
 
 def check_model_options(model_config: dict[str, Any]) -> None:
-    """A misspelt model option fails here, before any data is read, not as a TypeError deep in the model."""
-    options = set(inspect.signature(get_class(model_config["_target_"])).parameters) - {"data", "text_features"}
+    """A misspelt or mistyped model option fails here, before any data is read, not deep inside the model."""
+    model_class = get_class(model_config["_target_"])
+    options = set(inspect.signature(model_class).parameters) - {"data", "text_features"}
     unknown = sorted(set(model_config) - options - {"_target_", "train"})
     if unknown:
         raise KgrecError(f"model: unknown option(s) {unknown}; {model_config['_target_']} takes {sorted(options)}")
+    hints = typing.get_type_hints(model_class.__init__)
+    for name in options & set(model_config):
+        allowed = tuple(kind for kind in (typing.get_args(hints.get(name)) or (hints.get(name),)) if isinstance(kind, type))
+        value = model_config[name]
+        if float in allowed and isinstance(value, int):
+            continue  # 1 for 1.0
+        if allowed and not isinstance(value, allowed):
+            expected = " or ".join(kind.__name__ for kind in allowed)
+            raise KgrecError(f"model.{name}: expected {expected}, got {value!r} ({type(value).__name__})")
 
 
 def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dict[str, float]]:
