@@ -131,6 +131,8 @@ def test_optuna_search_maximises_the_validation_metric(ml100k_bundle, tmp_path):
 
 def test_misspelt_options_stop_before_any_work(tmp_path):
     for override, message in [("+model.temprature=0.3", "model: unknown option(s) ['temprature']"),
+                              ("eval.n_recs=many", "eval.n_recs: expected int, got 'many' (str)"),
+                              ("+encoder.modle=x", "encoder: unknown option(s) ['modle']"),
                               ("model.dim=abc", "model.dim: expected int, got 'abc' (str)"),
                               ("+data.encodng=latin-1", "data: unknown option(s) ['encodng']")]:
         result = kgrec_train(override, f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)

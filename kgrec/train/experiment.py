@@ -18,6 +18,7 @@ import os
 import random
 import resource
 import typing
+from dataclasses import dataclass
 import time
 from pathlib import Path
 from typing import Any
@@ -104,22 +105,33 @@ def _refuse_unset(config: dict[str, Any], prefix: str = "") -> None:
             raise KgrecError(f"{prefix}{key} is not set: give it on the command line, e.g. {prefix}{key}=...")
 
 
-def check_model_options(model_config: dict[str, Any]) -> None:
-    """A misspelt or mistyped model option fails here, before any data is read, not deep inside the model."""
-    model_class = get_class(model_config["_target_"])
-    options = set(inspect.signature(model_class).parameters) - {"data", "text_features"}
-    unknown = sorted(set(model_config) - options - {"_target_", "train"})
+def check_options(group: str, target: type, options: dict[str, Any], ignored: frozenset[str] = frozenset()) -> None:
+    """A misspelt or mistyped option of `group` fails here, before any data is read, not deep inside `target`."""
+    accepted = set(inspect.signature(target).parameters) - {"self", "data", "text_features"}
+    unknown = sorted(set(options) - accepted - ignored)
     if unknown:
-        raise KgrecError(f"model: unknown option(s) {unknown}; {model_config['_target_']} takes {sorted(options)}")
-    hints = typing.get_type_hints(model_class.__init__)
-    for name in options & set(model_config):
+        raise KgrecError(f"{group}: unknown option(s) {unknown}; {target.__name__} takes {sorted(accepted)}")
+    hints = typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
+    for name in accepted & set(options):
         allowed = tuple(kind for kind in (typing.get_args(hints.get(name)) or (hints.get(name),)) if isinstance(kind, type))
-        value = model_config[name]
+        value = options[name]
         if float in allowed and isinstance(value, int):
             continue  # 1 for 1.0
         if allowed and not isinstance(value, allowed):
             expected = " or ".join(kind.__name__ for kind in allowed)
-            raise KgrecError(f"model.{name}: expected {expected}, got {value!r} ({type(value).__name__})")
+            raise KgrecError(f"{group}.{name}: expected {expected}, got {value!r} ({type(value).__name__})")
+
+
+@dataclass
+class EvalSettings:
+    """The `eval` group (conf/eval/default.yaml), checked like the model and encoder groups."""
+
+    ks: list
+    head_share: float
+    n_recs: int
+    batch_size: int
+    monitor: str
+    report_k: int
 
 
 def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dict[str, float]]:
@@ -128,7 +140,13 @@ def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dic
     out_dir.mkdir(parents=True, exist_ok=True)
     _refuse_unset(config)
     model_config = config["model"]
-    check_model_options(model_config)
+    model_class = get_class(model_config["_target_"])
+    check_options("model", model_class, model_config, ignored=frozenset({"_target_", "train"}))
+    if model_class.needs_text:  # the encoder group is read only then
+        from kgrec.text.encoder import TextEncoder
+
+        check_options("encoder", TextEncoder, config["encoder"])
+    check_options("eval", EvalSettings, config["eval"])
     trainer = trainer_config({**config["trainer"], **model_config.get("train", {}), "seed": config["seed"]})
     seed_everything(config["seed"])
     data = load_dataset(config["data"])
