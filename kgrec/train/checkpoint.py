@@ -13,7 +13,7 @@ import json
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 import torch
@@ -65,17 +65,22 @@ def set_global_rng_state(state: dict[str, Any]) -> None:
     random.setstate((python_state["version"], tuple(python_state["internal"].tolist()), python_state["gauss"]))
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any], fingerprint: str) -> None:
-    """Write `payload` (tensors, numbers, strings, nested dicts and lists) to `path` via a temporary file,
-    so a kill at any moment leaves either the previous checkpoint or the new one, never a torn file."""
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call `write` on a temporary file beside `path`, sync it, then rename it over `path`: a kill at any
+    moment leaves either the previous file or the new one, never a torn file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "wb") as handle:
-        torch.save({"fingerprint": fingerprint, **payload}, handle)
+        write(handle)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any], fingerprint: str) -> None:
+    """Write `payload` (tensors, numbers, strings, nested dicts and lists) to `path` atomically."""
+    atomic_write(path, lambda handle: torch.save({"fingerprint": fingerprint, **payload}, handle))
 
 
 def load_checkpoint(path: str | Path, fingerprint: str, required: tuple[str, ...] = ()) -> dict[str, Any]:

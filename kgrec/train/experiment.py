@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import os
 import random
 import resource
 import typing
@@ -34,7 +33,7 @@ from kgrec.errors import KgrecError
 from kgrec.evaluate.metrics import EvalResult, evaluate
 from kgrec.evaluate.report import results_table, write_recs
 from kgrec.models.base import Recommender
-from kgrec.train.checkpoint import config_fingerprint
+from kgrec.train.checkpoint import atomic_write, config_fingerprint
 from kgrec.train.loop import TrainerConfig, TrainingLog, train, trainer_config
 
 log = logging.getLogger(__name__)
@@ -86,14 +85,8 @@ def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: 
     return history
 
 
-def _atomic_write(path: Path, write) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    write(temporary)
-    os.replace(temporary, path)
-
-
 def _write_json(path: Path, payload: Any) -> None:
-    _atomic_write(path, lambda target: target.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n"))
+    atomic_write(path, lambda handle: handle.write((json.dumps(payload, indent=2, allow_nan=True) + "\n").encode()))
 
 
 def _refuse_unset(config: dict[str, Any], prefix: str = "") -> None:
@@ -183,8 +176,8 @@ def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dic
         "eval_seconds": eval_seconds, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "epochs": history.epochs,
     })
-    _atomic_write(out_dir / "checkpoint.pt", lambda target: torch.save(model.state_dict(), target))
-    _atomic_write(out_dir / "config.yaml", lambda target: target.write_text(OmegaConf.to_yaml(config)))
+    atomic_write(out_dir / "checkpoint.pt", lambda handle: torch.save(model.state_dict(), handle))
+    atomic_write(out_dir / "config.yaml", lambda handle: handle.write(OmegaConf.to_yaml(config).encode()))
     table = (f"## {type(model).__name__} on {data.name}\n\n"
              + results_table(metrics, k=eval_config["report_k"])
              + f"\n\ntrain {history.seconds:.1f} s, evaluation {eval_seconds:.1f} s\n")
