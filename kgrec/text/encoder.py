@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel, AutoTokenizer, BatchEncoding
 
 from kgrec.errors import KgrecError
 
@@ -32,15 +32,19 @@ def _model_source(model: str) -> tuple[str, str]:
     return model, model
 
 
-def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str, normalize: bool) -> torch.Tensor:
+    """Sentence vectors (float32) from last hidden states; shared with kgrec.text.finetune so both pool alike."""
     if pooling == "mean":
         weights = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
-    if pooling == "cls":
-        return hidden[:, 0]
-    # Last real token: the last 1 in the mask, which is position -1 under left padding.
-    last = mask.shape[1] - 1 - mask.flip(1).argmax(1)
-    return hidden[torch.arange(len(hidden), device=hidden.device), last]
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+    elif pooling == "cls":
+        pooled = hidden[:, 0]
+    else:
+        # Last real token: the last 1 in the mask, which is position -1 under left padding.
+        last = mask.shape[1] - 1 - mask.flip(1).argmax(1)
+        pooled = hidden[torch.arange(len(hidden), device=hidden.device), last]
+    pooled = pooled.float()
+    return torch.nn.functional.normalize(pooled, dim=-1) if normalize else pooled
 
 
 class TextEncoder:
@@ -92,16 +96,13 @@ class TextEncoder:
         starts = range(0, len(texts), self.batch_size)
         for start in tqdm(starts, desc="encoding texts", unit="batch", disable=len(starts) < 2):
             batch = order[start : start + self.batch_size]
-            tokens = self.tokenizer(
-                [texts[k] for k in batch],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(self.device)
+            tokens = self.tokenize([texts[k] for k in batch])
             hidden = self.model(**tokens).last_hidden_state
-            pooled = _pool(hidden, tokens["attention_mask"], self.pooling).float()
-            if self.normalize:
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-            embeddings[batch] = pooled.cpu().numpy()
+            embeddings[batch] = pool(hidden, tokens["attention_mask"], self.pooling, self.normalize).cpu().numpy()
         return embeddings
+
+    def tokenize(self, texts: list[str]) -> BatchEncoding:
+        """One padded batch on the encoder's device (shared with kgrec.text.finetune, which must tokenise alike)."""
+        return self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
