@@ -11,6 +11,8 @@ from __future__ import annotations
 import bz2
 import gzip
 import re
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +29,8 @@ FORMATS = {".nt": "nt", ".nq": "nquads", ".ttl": "turtle", ".trig": "trig", ".rd
            ".xml": "xml", ".jsonld": "json-ld", ".json-ld": "json-ld", ".n3": "n3"}
 LINE_FORMATS = {"nt": "N-Triples", "ntriples": "N-Triples", "nt11": "N-Triples", "nquads": "N-Quads"}
 OXIGRAPH_FORMATS = {"turtle": "TURTLE", "ttl": "TURTLE", "trig": "TRIG"}
+# Below this many lines a second thread costs more than it saves.
+PARALLEL_LINES = 100_000
 DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {".gz": gzip.decompress, ".bz2": bz2.decompress}
 
 # The W3C N-Triples grammar. Non-ASCII name characters are accepted as a block, as rdflib does.
@@ -104,25 +108,22 @@ def read_statements(path: str | Path, *, format: str | None = None, problems: Pr
 
 
 def _read_lines(path: Path, data: bytes, format: str, problems: Problems, blank_prefix: str) -> Statements:
-    check_utf8(path, data)
     data = data.removeprefix(b"\xef\xbb\xbf")
     if data and not data.endswith(b"\n"):
         data += b"\n"
     ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
     offsets = np.concatenate([[0], ends + 1]).astype(np.int64)
     lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    quads = format == "nquads"
-    graph = f"(?: (?:{_CANONICAL_IRI}|{_CANONICAL_BLANK}))?" if quads else ""
-    canonical = pc.match_substring_regex(lines, _CANONICAL.replace("{graph}", graph))
-    canonical = canonical.to_numpy(zero_copy_only=False)
-    parts = pc.split_pattern(lines.filter(canonical), " ", max_splits=2)
-    subjects, predicates, rest = (pc.list_element(parts, k) for k in range(3))
-    objects = pc.utf8_rtrim(rest, " .\r\n")
-    if quads:  # a graph name is the only space-separated token after a canonical object
-        objects = pc.replace_substring_regex(objects, f" (?:{_CANONICAL_IRI}|{_CANONICAL_BLANK})$", "")
-    subjects = _node_keys(subjects, blank_prefix)
-    predicates = pc.utf8_slice_codeunits(predicates, 1, -1)
-    objects = _object_keys(objects, blank_prefix)
+    try:
+        lines.validate(full=True)  # UTF-8, several times faster than decoding to a str
+    except pa.ArrowInvalid:
+        check_utf8(path, data)  # names the line
+    # Arrow's kernels release the GIL, so the two halves of a big file are parsed on two cores at once.
+    halves = [lines] if len(lines) < PARALLEL_LINES else [lines.slice(0, len(lines) // 2), lines.slice(len(lines) // 2)]
+    with ThreadPoolExecutor(len(halves)) as pool:
+        parsed = list(pool.map(lambda half: _parse_canonical(half, format == "nquads", blank_prefix), halves))
+    canonical = np.concatenate([mask for mask, _ in parsed])
+    subjects, predicates, objects = (pa.concat_arrays([keys[k] for _, keys in parsed]) for k in range(3))
     others = np.flatnonzero(~canonical)
     if len(others) == 0:
         return Statements(subjects, predicates, objects)
@@ -130,6 +131,20 @@ def _read_lines(path: Path, data: bytes, format: str, problems: Problems, blank_
     order = np.argsort(np.concatenate([np.flatnonzero(canonical), slow.pop()]), kind="stable")
     return Statements(*(pa.concat_arrays([fast, pa.array(extra, pa.large_string())]).take(order)
                         for fast, extra in zip((subjects, predicates, objects), slow)))
+
+
+def _parse_canonical(lines: pa.Array, quads: bool, blank_prefix: str) -> tuple[np.ndarray, list[pa.Array]]:
+    """Which lines are canonical, and the subject, predicate and object keys of those lines."""
+    graph = f"(?: (?:{_CANONICAL_IRI}|{_CANONICAL_BLANK}))?" if quads else ""
+    canonical = pc.match_substring_regex(lines, _CANONICAL.replace("{graph}", graph))
+    parts = pc.split_pattern(lines.filter(canonical), " ", max_splits=2)
+    subjects, predicates, rest = (pc.list_element(parts, k) for k in range(3))
+    objects = pc.utf8_rtrim(rest, " .\r\n")
+    if quads:  # a graph name is the only space-separated token after a canonical object
+        objects = pc.replace_substring_regex(objects, f" (?:{_CANONICAL_IRI}|{_CANONICAL_BLANK})$", "")
+    keys = [_node_keys(subjects, blank_prefix), pc.utf8_slice_codeunits(predicates, 1, -1),
+            _object_keys(objects, blank_prefix)]
+    return canonical.to_numpy(zero_copy_only=False), keys
 
 
 def _node_keys(terms: pa.Array, blank_prefix: str) -> pa.Array:
@@ -142,16 +157,16 @@ def _node_keys(terms: pa.Array, blank_prefix: str) -> pa.Array:
 
 
 def _object_keys(terms: pa.Array, blank_prefix: str) -> pa.Array:
+    """Literal keys are normalised on the few literals alone, then put back in place of the node keys."""
     literal = pc.starts_with(terms, '"')
     if not pc.any(literal).as_py():
         return _node_keys(terms, blank_prefix)
-    literals = terms
-    if pc.any(pc.ends_with(terms, f"^^<{XSD_STRING}>")).as_py():
-        literals = pc.replace_substring_regex(terms, rf'\^\^<{re.escape(XSD_STRING)}>$', "")
+    literals = terms.filter(literal)
+    literals = pc.replace_substring_regex(literals, rf'\^\^<{re.escape(XSD_STRING)}>$', "")
     uppercase_tag = pc.match_substring_regex(literals, r'"@[^"]*[A-Z][^"]*$')
     if pc.any(uppercase_tag).as_py():
         literals = pc.if_else(uppercase_tag, _lower_tags(literals), literals)
-    return pc.if_else(literal, literals, _node_keys(terms, blank_prefix))
+    return pc.replace_with_mask(_node_keys(terms, blank_prefix), literal, literals)
 
 
 def _lower_tags(literals: pa.Array) -> pa.Array:
@@ -168,7 +183,7 @@ def _large(text: str) -> pa.Scalar:
 def _parse_slowly(path: Path, lines: list[str], numbers: np.ndarray, format: str, problems: Problems,
                   blank_prefix: str) -> list[list]:
     """The full grammar for the few lines the bulk pattern leaves; returns key columns and line numbers."""
-    pattern = _FULL_QUADS if format == "nquads" else _FULL_TRIPLES
+    pattern = _full_grammar(format == "nquads")
     subjects, predicates, objects, kept = [], [], [], []
     for text, number in zip(lines, numbers.tolist()):
         text = text.rstrip("\r\n")
@@ -234,5 +249,7 @@ def _read_with_oxigraph(path: Path, data: bytes, format: str, blank_prefix: str)
     return Statements.of_keys(subjects, predicates, objects)
 
 
-_FULL_TRIPLES = re.compile(_FULL.replace("{graph}", ""))
-_FULL_QUADS = re.compile(_FULL.replace("{graph}", _GRAPH))
+@cache
+def _full_grammar(quads: bool) -> re.Pattern:
+    """Compiled on first use: most files need it for a few lines, and compiling costs a tenth of a second."""
+    return re.compile(_FULL.replace("{graph}", _GRAPH if quads else ""))
