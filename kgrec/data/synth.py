@@ -8,17 +8,17 @@ Zipf weight: the rank-count curve keeps the configured exponent. Texts (real Eng
 item's topics plus noise), KG entities (creators, publishers, keywords of the item's topic) and tags
 all carry the topic, so that text and graph signals can reach the tail and cold items where IDs cannot.
 
-Everything is vectorised numpy, and files are written as Arrow string columns, never row by row.
+Everything is vectorised numpy, the files too: each line is a row of a padded byte matrix, never a
+Python string.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from kgrec.data.dataset import Interactions
 from kgrec.data.split import split_interactions
@@ -131,6 +131,8 @@ ITEMS_PER_ENTITY = {CREATOR: 3.0, PUBLISHER: 10.0}
 ON_TOPIC_ENTITY = 0.85  # a creator or publisher mostly works in one topic
 TIME_START, TIME_SPAN = 1_600_000_000, 3 * 365 * 24 * 3600
 MAX_DRAW_ROUNDS = 20
+CHUNK_ROWS = 1 << 18  # lines formatted at a time: bounds the memory of writing
+PAD = 0xFF  # never a byte of UTF-8 text
 
 
 @dataclass(frozen=True)
@@ -212,62 +214,96 @@ def generate_bundle(config: SynthConfig, out: str | Path) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
     catalogue = _catalogue(config, rng)
-    interests, interest_weights = _interests(config, catalogue, rng)
-    users, items = _interactions(config, catalogue, interests, interest_weights, rng)
+    sampler = _ItemSampler(catalogue, config.topics)
+    interests, interest_weights = _interests(config, sampler, rng)
+    users, items = _interactions(config, sampler, interests, interest_weights, rng)
     timestamps = TIME_START + rng.integers(0, TIME_SPAN, size=len(users))
     splits, cold_items = split_interactions(users, items, timestamps, strategy="random",
                                             valid_share=config.valid_share, test_share=config.test_share,
                                             cold_item_share=config.cold_share, seed=config.seed)
-    written = {f"{name}.tsv": _write_table(out / f"{name}.tsv", {
-        "user_id": _ids("u", split.users), "item_id": _ids("i", split.items),
-        "timestamp": pc.cast(pa.array(split.timestamps), pa.string())}) for name, split in splits.items()}
-    written["cold_items.txt"] = _write_lines(out / "cold_items.txt", _ids("i", cold_items))
-    titles, texts = _item_texts(catalogue, rng)
-    item_iris = _iris("item/", _numbers(np.arange(config.items)))
-    written["items.tsv"] = _write_table(out / "items.tsv", {
-        "item_id": _ids("i", np.arange(config.items)), "entity": pc.utf8_slice_codeunits(item_iris, 1, -1),
-        "title": titles, "text": texts})
-    written["kg.nt"] = _write_lines(out / "kg.nt", *_kg(config, catalogue, item_iris, titles, rng))
+    written = {f"{name}.tsv": _write(out / f"{name}.tsv", ("user_id\titem_id\ttimestamp",),
+                                     ("u", split.users + 1, "\ti", split.items + 1, "\t", split.timestamps)) - 1
+               for name, split in splits.items()}
+    written["cold_items.txt"] = _write(out / "cold_items.txt", ("i", cold_items + 1))
+    title, text = _item_texts(catalogue, rng)
+    numbers = np.arange(1, config.items + 1)
+    written["items.tsv"] = _write(out / "items.tsv", ("item_id\tentity\ttitle\ttext",),
+                                  ("i", numbers, f"\t{BASE}item/", numbers, "\t", *title, "\t", *text)) - 1
+    written["kg.nt"] = _write(out / "kg.nt", *_kg(config, catalogue, title, rng))
     if config.tag_share > 0:
-        written["tags.tsv"] = _write_tags(out / "tags.tsv", config, splits["train"], catalogue, interests, rng)
+        written["tags.tsv"] = _write(out / "tags.tsv", ("user_id\titem_id\ttag",),
+                                     _tags(config, splits["train"], catalogue, interests, rng)) - 1
     return written
 
 
 def _catalogue(config: SynthConfig, rng: np.random.Generator) -> _Catalogue:
     """Zipf weights over a random popularity order, so that item ids say nothing about popularity."""
-    rank = rng.permutation(config.items)
-    weight = (rank + 1.0) ** -config.popularity_exponent
+    weight = (rng.permutation(config.items) + 1.0) ** -config.popularity_exponent
     main = rng.integers(config.topics, size=config.items)
     has_second = (rng.random(config.items) < config.second_topic_share) & (config.topics > 1)
     other = (main + rng.integers(1, max(config.topics, 2), size=config.items)) % config.topics
     return _Catalogue(main, np.where(has_second, other, -1), weight)
 
 
-def _memberships(catalogue: _Catalogue) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(item, topic, weight) per topic membership; a two-topic item splits its weight between them."""
-    has_second = catalogue.second >= 0
-    items = np.concatenate([np.arange(len(catalogue.main)), np.flatnonzero(has_second)])
-    topics = np.concatenate([catalogue.main, catalogue.second[has_second]])
-    weights = np.concatenate([np.where(has_second, 0.5, 1.0) * catalogue.weight, 0.5 * catalogue.weight[has_second]])
-    return items, topics, weights
+class _ItemSampler:
+    """Items in proportion to their weight, over the catalogue or within one topic.
+
+    Inverse CDF over the topic memberships (a two-topic item splits its weight between its topics),
+    with a guide table (Chen 1974): a draw starts at its bucket's first membership and steps on, one
+    or two steps on average, where a binary search costs a cache miss per level on big catalogues.
+    """
+
+    def __init__(self, catalogue: _Catalogue, topics: int):
+        has_second = catalogue.second >= 0
+        items = np.concatenate([np.arange(len(catalogue.main)), np.flatnonzero(has_second)])
+        topic_of = np.concatenate([catalogue.main, catalogue.second[has_second]])
+        weights = np.concatenate([np.where(has_second, 0.5, 1.0) * catalogue.weight,
+                                  0.5 * catalogue.weight[has_second]])
+        order = np.argsort(topic_of, kind="stable")
+        self.items, self.upper = items[order], np.cumsum(weights[order])  # membership k ends at upper[k]
+        self.ends = np.cumsum(np.bincount(topic_of, minlength=topics))
+        self.starts = self.ends - np.bincount(topic_of, minlength=topics)
+        bounds = np.r_[0.0, self.upper]
+        self.mass_before, self.mass = bounds[self.starts], bounds[self.ends] - bounds[self.starts]
+        self.buckets = 2 * len(self.upper)
+        self.guide = np.searchsorted(self.upper, np.arange(self.buckets) * (self.upper[-1] / self.buckets),
+                                     side="right")
+
+    def popular(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        return self.items[self._position(rng.random(size) * self.upper[-1])]
+
+    def in_topics(self, topics: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        position = self._position(self.mass_before[topics] + rng.random(len(topics)) * self.mass[topics])
+        return self.items[np.clip(position, self.starts[topics], self.ends[topics] - 1)]  # rounding at the edges
+
+    def _position(self, targets: np.ndarray) -> np.ndarray:
+        """The first membership whose upper bound exceeds each target."""
+        last = len(self.upper) - 1
+        bucket = np.minimum((targets * (self.buckets / self.upper[-1])).astype(np.int64), self.buckets - 1)
+        position = np.minimum(self.guide[bucket], last)
+        pending = np.flatnonzero(self.upper[position] <= targets)
+        while len(pending):
+            position[pending] = np.minimum(position[pending] + 1, last)
+            pending = pending[(self.upper[position[pending]] <= targets[pending]) & (position[pending] < last)]
+        return position
 
 
-def _interests(config: SynthConfig, catalogue: _Catalogue, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _interests(config: SynthConfig, sampler: _ItemSampler,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Each user's interest topics and their cumulative mixture weights, both users x max_interests.
 
     Topics are picked in proportion to their popularity mass, which keeps every item's expected count
-    proportional to its own weight.
+    proportional to its own weight (and never picks an empty topic).
     """
-    _, topics, weights = _memberships(catalogue)
-    mass = np.bincount(topics, weights=weights, minlength=config.topics)
-    interests = rng.choice(config.topics, size=(config.users, config.max_interests), p=mass / mass.sum())
+    interests = rng.choice(config.topics, size=(config.users, config.max_interests),
+                           p=sampler.mass / sampler.mass.sum())
     count = rng.integers(1, config.max_interests + 1, size=config.users)
     mixture = rng.gamma(1.0, size=interests.shape) * (np.arange(config.max_interests) < count[:, None])
     cumulative = np.cumsum(mixture, axis=1)
     return interests, cumulative / cumulative[:, -1:]
 
 
-def _interactions(config: SynthConfig, catalogue: _Catalogue, interests: np.ndarray, interest_weights: np.ndarray,
+def _interactions(config: SynthConfig, sampler: _ItemSampler, interests: np.ndarray, interest_weights: np.ndarray,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Exactly `interactions` distinct (user, item) pairs, sorted by user then item.
 
@@ -278,7 +314,6 @@ def _interactions(config: SynthConfig, catalogue: _Catalogue, interests: np.ndar
     activity /= activity.sum()
     extra = rng.multinomial(config.interactions - config.users, activity)
     users = np.repeat(np.arange(config.users), 1 + extra)  # everyone has at least one interaction
-    sampler = _ItemSampler(catalogue, config.topics)
     pairs = np.zeros(0, dtype=np.int64)
     for _ in range(MAX_DRAW_ROUNDS):
         items = np.empty(len(users), dtype=np.int64)
@@ -321,166 +356,170 @@ def _pick_interest(users: np.ndarray, interests: np.ndarray, interest_weights: n
     return interests[users, slot]
 
 
-class _ItemSampler:
-    """Items in proportion to weight, globally or within a topic: inverse CDF, one searchsorted per batch."""
+@dataclass
+class _Words:
+    """A text column: row `index[k]` of `table`, a vocabulary as a byte matrix padded with PAD."""
 
-    def __init__(self, catalogue: _Catalogue, topics: int):
-        items, topic_of, weights = _memberships(catalogue)
-        order = np.argsort(topic_of, kind="stable")
-        self.items, self.cumulative = items[order], np.cumsum(weights[order])
-        self.ends = np.searchsorted(topic_of[order], np.arange(topics), side="right")
-        self.starts = np.r_[0, self.ends[:-1]]
-        mass_up_to = np.r_[0.0, self.cumulative]
-        self.mass_before, self.mass = mass_up_to[self.starts], mass_up_to[self.ends] - mass_up_to[self.starts]
-        self.global_cumulative = np.cumsum(catalogue.weight)
+    table: np.ndarray
+    index: np.ndarray
 
-    def popular(self, size: int, rng: np.random.Generator) -> np.ndarray:
-        target = rng.random(size) * self.global_cumulative[-1]
-        return np.minimum(np.searchsorted(self.global_cumulative, target, side="right"),
-                          len(self.global_cumulative) - 1)
+    def __len__(self) -> int:
+        return len(self.index)
 
-    def in_topics(self, topics: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        target = self.mass_before[topics] + rng.random(len(topics)) * self.mass[topics]
-        position = np.searchsorted(self.cumulative, target, side="right")
-        return self.items[np.clip(position, self.starts[topics], self.ends[topics] - 1)]
+    def __getitem__(self, rows: slice) -> _Words:
+        return _Words(self.table, self.index[rows])
 
 
-def _item_texts(catalogue: _Catalogue, rng: np.random.Generator) -> tuple[pa.Array, pa.Array]:
+def _table(words: Sequence[str]) -> np.ndarray:
+    encoded = [word.encode() for word in words]
+    table = np.full((len(encoded), max(map(len, encoded))), PAD, dtype=np.uint8)
+    for row, word in enumerate(encoded):
+        table[row, :len(word)] = np.frombuffer(word, dtype=np.uint8)
+    return table
+
+
+WORD_TABLE = _table(VOCABULARY)
+TITLE_WORD_TABLE = _table([word.capitalize() for word in VOCABULARY])
+
+
+def _topic_words(topics: np.ndarray, rng: np.random.Generator, table: np.ndarray = WORD_TABLE) -> _Words:
+    """One random word of each given topic."""
+    return _Words(table, topics * WORDS_PER_TOPIC + rng.integers(WORDS_PER_TOPIC, size=len(topics)))
+
+
+def _choice(words: Sequence[str], size: int, rng: np.random.Generator) -> _Words:
+    return _Words(_table(words), rng.integers(len(words), size=size))
+
+
+def _item_texts(catalogue: _Catalogue, rng: np.random.Generator) -> tuple[tuple, tuple]:
     """Title "Noise Word Word" and a sentence of topic words, noise words and one word of a random topic."""
-    size = len(catalogue.main)
-    side = catalogue.side
-
-    def topic_word(topics: np.ndarray) -> pa.Array:
-        return _topic_words(topics, rng)
-
-    def noise(words: tuple[str, ...]) -> pa.Array:
-        return pa.array(words).take(rng.integers(len(words), size=size))
-
-    title = pc.utf8_title(pc.binary_join_element_wise(noise(NOISE_WORDS), topic_word(catalogue.main),
-                                                      topic_word(side), " "))
-    names = pa.array(list(TOPICS))
-    topics = pc.if_else(pa.array(catalogue.second >= 0),
-                        pc.binary_join_element_wise(names.take(catalogue.main), names.take(side), ", "),
-                        names.take(catalogue.main))
-    stray = topic_word(rng.integers(len(TOPICS), size=size))
-    text = pc.binary_join_element_wise(
-        title, ". A ", noise(NOISE_WORDS), " ", noise(KINDS), " of ", topic_word(catalogue.main), ", ",
-        topic_word(catalogue.main), " and ", topic_word(side), ". See also: ", stray, ". Topics: ", topics, ".", "")
+    size, side = len(catalogue.main), catalogue.side
+    title = (_choice([word.capitalize() for word in NOISE_WORDS], size, rng), " ",
+             _topic_words(catalogue.main, rng, TITLE_WORD_TABLE), " ", _topic_words(side, rng, TITLE_WORD_TABLE))
+    names = list(TOPICS)
+    also = _Words(_table([""] + [f", {name}" for name in names]), catalogue.second + 1)  # "" for one topic
+    text = (*title, ". A ", _choice(NOISE_WORDS, size, rng), " ", _choice(KINDS, size, rng), " of ",
+            _topic_words(catalogue.main, rng), ", ", _topic_words(catalogue.main, rng), " and ",
+            _topic_words(side, rng), ". See also: ", _topic_words(rng.integers(len(TOPICS), size=size), rng),
+            ". Topics: ", _Words(_table(names), catalogue.main), also, ".")
     return title, text
 
 
-def _kg(config: SynthConfig, catalogue: _Catalogue, item_iris: pa.Array, titles: pa.Array,
-        rng: np.random.Generator) -> list[pa.Array]:
-    """Item labels and genres (topics are categories), then creator/publisher/keyword links up to ~`triples`."""
-    names = pa.array(list(TOPICS)[: config.topics])
+def _kg(config: SynthConfig, catalogue: _Catalogue, title: tuple, rng: np.random.Generator) -> list[tuple]:
+    """Item labels and genres (topics are categories), then creator/publisher/keyword links up to ~`triples`.
+
+    Returns the sections of kg.nt for `_write`; every entity IRI is <BASE kind/number>.
+    """
+    items = np.arange(1, config.items + 1)
     has_second = np.flatnonzero(catalogue.second >= 0)
-    topic_iris = _iris("topic/", names)
-    chunks = [_triples(item_iris, RDFS_LABEL, _literals(titles)),
-              _triples(item_iris, GENRE, topic_iris.take(catalogue.main)),
-              _triples(item_iris.take(has_second), GENRE, topic_iris.take(catalogue.second[has_second])),
-              _triples(topic_iris, RDFS_LABEL, _literals(names))]
+    topic_names = _Words(_table(list(TOPICS)), np.arange(config.topics))
+    sections = [_triples("item", items, RDFS_LABEL, *title),
+                _triples("item", items, GENRE, "topic", catalogue.main + 1),
+                _triples("item", has_second + 1, GENRE, "topic", catalogue.second[has_second] + 1),
+                _triples("topic", np.arange(1, config.topics + 1), RDFS_LABEL, topic_names)]
     # A link's entity sometimes needs a label too: budget the links so that the total lands near `triples`.
-    left = config.triples - sum(len(chunk) for chunk in chunks) - config.topics * WORDS_PER_TOPIC
-    labels_per_link = sum(LINK_SHARES[relation] / items for relation, items in ITEMS_PER_ENTITY.items())
+    fixed = 2 * config.items + len(has_second) + config.topics
+    left = config.triples - fixed - config.topics * WORDS_PER_TOPIC
+    labels_per_link = sum(LINK_SHARES[relation] / per_entity for relation, per_entity in ITEMS_PER_ENTITY.items())
     links = max(left, 0) / (1 + labels_per_link)
     for relation, share in LINK_SHARES.items():
-        chunks += _links(config, catalogue, relation, int(links * share), item_iris, rng)
-    return chunks
+        sections += _links(config, catalogue, relation, int(links * share), rng)
+    return sections
 
 
-def _links(config: SynthConfig, catalogue: _Catalogue, relation: str, count: int, item_iris: pa.Array,
-           rng: np.random.Generator) -> list[pa.Array]:
-    """`count` distinct item -> entity links of one relation (fewer after merging repeats), and the entities' labels.
+def _links(config: SynthConfig, catalogue: _Catalogue, relation: str, count: int,
+           rng: np.random.Generator) -> list[tuple]:
+    """`count` item -> entity links of one relation (fewer after merging repeats), and the entities' labels.
 
     Keywords are the words of the item's main topic. Creators and publishers belong to a topic, and
     an item's are mostly of its main topic; squared uniforms give a few prolific ones and many small.
     """
     linked = rng.integers(config.items, size=count)
     if relation == KEYWORD:
-        entities = config.topics * WORDS_PER_TOPIC
-        entity = catalogue.main[linked] * WORDS_PER_TOPIC + rng.integers(WORDS_PER_TOPIC, size=count)
+        per_topic = WORDS_PER_TOPIC
+        entity = catalogue.main[linked] * per_topic + rng.integers(per_topic, size=count)
     else:
         per_topic = max(int(count / ITEMS_PER_ENTITY[relation] / config.topics), 1)
-        entities = config.topics * per_topic
         topic = np.where(rng.random(count) < ON_TOPIC_ENTITY, catalogue.main[linked],
                          rng.integers(config.topics, size=count))
         entity = topic * per_topic + (per_topic * rng.random(count) ** 2).astype(np.int64)
+    entities = config.topics * per_topic
     linked, entity = np.divmod(_distinct(linked * entities + entity), entities)
     used = np.flatnonzero(np.bincount(entity, minlength=entities))
-    if relation == KEYWORD:
-        local, labels = pa.array(VOCABULARY).take(used), pa.array(VOCABULARY).take(used)
-    else:
-        local, labels = _numbers(used), _entity_names(relation, used // per_topic, rng)
     kind = relation.rsplit("/", 1)[1]
-    entity_iris = _iris(f"{kind}/", local)
-    position = np.searchsorted(used, entity)
-    return [_triples(item_iris.take(linked), relation, entity_iris.take(position)),
-            _triples(entity_iris, RDFS_LABEL, _literals(labels))]
+    return [_triples("item", linked + 1, relation, kind, entity + 1),
+            _triples(kind, used + 1, RDFS_LABEL, *_entity_name(relation, used, per_topic, rng))]
 
 
-def _entity_names(relation: str, topics: np.ndarray, rng: np.random.Generator) -> pa.Array:
-    """Publishers are named after a word of their topic ("Rocket Press"); creators get person names."""
-    size = len(topics)
+def _entity_name(relation: str, entities: np.ndarray, per_topic: int, rng: np.random.Generator) -> tuple:
+    """Keywords are their word; publishers are named after a word of their topic ("Rocket Press"); creators
+    get person names."""
+    size = len(entities)
+    if relation == KEYWORD:
+        return (_Words(WORD_TABLE, entities),)
     if relation == PUBLISHER:
-        suffix = pa.array(PUBLISHER_SUFFIXES).take(rng.integers(len(PUBLISHER_SUFFIXES), size=size))
-        return pc.binary_join_element_wise(pc.utf8_capitalize(_topic_words(topics, rng)), suffix, " ")
-    first = pa.array(FIRST_NAMES).take(rng.integers(len(FIRST_NAMES), size=size))
-    last = pa.array(LAST_NAMES).take(rng.integers(len(LAST_NAMES), size=size))
-    return pc.binary_join_element_wise(first, last, " ")
+        return _topic_words(entities // per_topic, rng, TITLE_WORD_TABLE), " ", _choice(PUBLISHER_SUFFIXES, size, rng)
+    return _choice(FIRST_NAMES, size, rng), " ", _choice(LAST_NAMES, size, rng)
 
 
-def _write_tags(path: Path, config: SynthConfig, train: Interactions, catalogue: _Catalogue, interests: np.ndarray,
-                rng: np.random.Generator) -> int:
+def _tags(config: SynthConfig, train: Interactions, catalogue: _Catalogue, interests: np.ndarray,
+          rng: np.random.Generator) -> tuple:
     """Tags on train pairs only (held-out pairs keep none): a word of the item's topic that the user likes."""
     rows = np.flatnonzero(rng.random(len(train)) < config.tag_share)
     users, items = train.users[rows], train.items[rows]
     liked_second = (interests[users] == catalogue.second[items, None]).any(axis=1)
     topics = np.where(liked_second, catalogue.second[items], catalogue.main[items])
-    return _write_table(path, {"user_id": _ids("u", users), "item_id": _ids("i", items),
-                               "tag": _topic_words(topics, rng)})
+    return "u", users + 1, "\ti", items + 1, "\t", _topic_words(topics, rng)
 
 
-def _topic_words(topics: np.ndarray, rng: np.random.Generator) -> pa.Array:
-    """One random word of each given topic."""
-    return pa.array(VOCABULARY).take(topics * WORDS_PER_TOPIC + rng.integers(WORDS_PER_TOPIC, size=len(topics)))
+def _triples(kind: str, subjects: np.ndarray, predicate: str, *obj) -> tuple:
+    """A kg.nt section of subjects <BASE kind/n>: the object is (kind, numbers) for IRIs, else the parts of
+    a plain literal (the vocabularies hold no quote or backslash: nothing to escape)."""
+    head = (f"<{BASE}{kind}/", subjects, f"> <{predicate}> ")
+    if len(obj) == 2 and isinstance(obj[0], str):
+        return (*head, f"<{BASE}{obj[0]}/", obj[1], "> .")
+    return (*head, '"', *obj, '" .')
 
 
-def _numbers(indices: np.ndarray) -> pa.Array:
-    """1-based numbers as strings: ids and IRIs never show the 0-based index."""
-    return pc.cast(pa.array(indices + 1), pa.string())
-
-
-def _ids(prefix: str, indices: np.ndarray) -> pa.Array:
-    return pc.binary_join_element_wise(prefix, _numbers(indices), "")
-
-
-def _iris(path: str, local: pa.Array) -> pa.Array:
-    """N-Triples IRI terms, <BASE path local>."""
-    return pc.binary_join_element_wise(f"<{BASE}{path}", local, ">", "")
-
-
-def _literals(values: pa.Array) -> pa.Array:
-    """Plain literals; the vocabularies hold no quote or backslash, so nothing needs escaping."""
-    return pc.binary_join_element_wise('"', values, '"', "")
-
-
-def _triples(subjects: pa.Array, predicate: str, objects: pa.Array) -> pa.Array:
-    return pc.binary_join_element_wise(subjects, f"<{predicate}>", objects, ".", " ")
-
-
-def _write_table(path: Path, columns: dict[str, pa.Array]) -> int:
-    """A TSV with a header; values never hold a tab, newline or quote, so none is quoted."""
-    header = pa.array(["\t".join(columns)])
-    return _write_lines(path, header, pc.binary_join_element_wise(*columns.values(), "\t")) - 1
-
-
-def _write_lines(path: Path, *chunks: pa.Array) -> int:
-    """Each string a line, written straight from the Arrow buffers; returns the number of lines."""
+def _write(path: Path, *sections: tuple) -> int:
+    """Write lines and return how many. A section's parts are joined row by row: constant strings, integer
+    columns (in decimal) and _Words; a section of constants is one line."""
+    lines = 0
     with open(path, "wb") as handle:
-        for chunk in chunks:
-            if len(chunk) == 0:
-                continue
-            lines = pc.binary_join_element_wise(chunk, "\n", "")
-            offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
-            handle.write(lines.buffers()[2][offsets[0]:offsets[-1]])
-    return sum(len(chunk) for chunk in chunks)
+        for parts in sections:
+            rows = next((len(part) for part in parts if not isinstance(part, str)), 1)
+            for start in range(0, rows, CHUNK_ROWS):
+                chunk = [part if isinstance(part, str) else part[start:start + CHUNK_ROWS] for part in parts]
+                handle.write(_format(chunk, min(CHUNK_ROWS, rows - start)))
+            lines += rows
+    return lines
+
+
+def _format(parts: list, rows: int) -> np.ndarray:
+    """The bytes of `rows` lines: every part fills a fixed-width block of a byte matrix (numbers and words
+    padded with PAD), and the padding is cut out row-major."""
+    blocks = []
+    for part in parts:
+        if isinstance(part, str):
+            blocks.append(np.broadcast_to(np.frombuffer(part.encode(), dtype=np.uint8), (rows, len(part.encode()))))
+        elif isinstance(part, _Words):
+            blocks.append(part.table[part.index])
+        else:
+            blocks.append(_digits(part))
+    blocks.append(np.full((rows, 1), ord("\n"), dtype=np.uint8))
+    matrix = np.hstack(blocks)
+    return matrix[matrix != PAD]
+
+
+def _digits(values: np.ndarray) -> np.ndarray:
+    """Decimal digits of non-negative integers, right-aligned, leading zeros as PAD (uint32 divides fastest)."""
+    largest = int(values.max()) if len(values) else 0
+    digits = np.empty((len(values), len(str(largest))), dtype=np.uint8)
+    rest = values.astype(np.uint32 if largest < 2 ** 32 else np.int64)
+    for column in range(digits.shape[1] - 1, -1, -1):
+        quotient = rest // 10
+        digits[:, column] = rest - quotient * 10 + ord("0")
+        if column < digits.shape[1] - 1:
+            digits[:, column][rest == 0] = PAD
+        rest = quotient
+    return digits

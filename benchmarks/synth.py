@@ -1,0 +1,104 @@
+"""Generation speed of `kgrec-synth` at 1e5, 1e6 and 1e7 interactions (users, items, triples proportional).
+
+Each size runs the real command in a child process and writes into a temporary directory (deleted
+after). Reported: the generator's own time (as kgrec-synth prints it: sampling, split, every file
+written), interactions per second, the whole process (interpreter start and imports too), its peak
+memory, and kgrec.data.split.split_interactions alone on the same number of rows, which the generator
+calls and does not own.
+
+    OMP_NUM_THREADS=1 python benchmarks/synth.py [--sizes 1e5 1e6 1e7] [--out benchmarks/results/synth.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from kgrec.data.split import split_interactions
+
+RESULTS = Path(__file__).resolve().parent / "results" / "synth.md"
+USERS_PER_INTERACTION, ITEMS_PER_INTERACTION, TRIPLES_PER_INTERACTION = 1 / 50, 1 / 10, 1 / 2
+
+
+def run_synth(interactions: int, out: Path) -> dict[str, float]:
+    """One kgrec-synth process: its printed generation time, wall time, peak RSS and bytes written."""
+    command = [sys.executable, "-m", "kgrec.cli.synth", "--interactions", str(interactions),
+               "--users", str(int(interactions * USERS_PER_INTERACTION)),
+               "--items", str(int(interactions * ITEMS_PER_INTERACTION)),
+               "--triples", str(int(interactions * TRIPLES_PER_INTERACTION)), "--out", str(out)]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"kgrec-synth failed:\n{done.stderr}")
+    generated = float(re.search(r" in ([\d.]+) s ", done.stdout).group(1))
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest child so far: sizes grow
+    size = sum(path.stat().st_size for path in out.iterdir())
+    return {"generate": generated, "wall": wall, "peak": peak, "bytes": size}
+
+
+def split_alone(interactions: int) -> float:
+    """split_interactions on a user-sorted array of the same size, as the generator hands it over."""
+    rng = np.random.default_rng(0)
+    users = np.sort(rng.integers(int(interactions * USERS_PER_INTERACTION), size=interactions))
+    items = rng.integers(int(interactions * ITEMS_PER_INTERACTION), size=interactions)
+    start = time.perf_counter()
+    split_interactions(users, items, strategy="random")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e5, 1e6, 1e7])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    rows = []
+    for size in map(int, args.sizes):
+        with tempfile.TemporaryDirectory() as scratch:
+            result = run_synth(size, Path(scratch) / "bundle")
+        result["split"] = split_alone(size)
+        rows.append((size, result))
+        print(f"{size:,}: {result['generate']:.2f} s, {size / result['generate']:,.0f} interactions/s", flush=True)
+    report = render(rows, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    print(report)
+
+
+def render(rows: list[tuple[int, dict[str, float]]], args: argparse.Namespace) -> str:
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    lines = [
+        "# Synthetic bundle generation (`benchmarks/synth.py`)", "",
+        "Command:", "",
+        f"    OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')} python benchmarks/synth.py --sizes "
+        + " ".join(f"{size:.0e}".replace("e+0", "e") for size in args.sizes),
+        "",
+        f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {platform.machine()}, "
+        f"{os.cpu_count()} CPU cores, {platform.python_implementation()} {platform.python_version()}, "
+        f"numpy {np.__version__}; load average at the end {load} (a shared machine).", "",
+        f"Per size: users = interactions / {1 / USERS_PER_INTERACTION:.0f}, items = interactions / "
+        f"{1 / ITEMS_PER_INTERACTION:.0f}, triples = interactions / {1 / TRIPLES_PER_INTERACTION:.0f}; "
+        "default options (32 topics, exponent 1.0, 10% cold, 5% tags).", "",
+        "| interactions | generate s | interactions/s | process wall s | peak RSS MB | bundle MB | split_interactions alone s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, result in rows:
+        lines.append(f"| {size:,} | {result['generate']:.2f} | {size / result['generate']:,.0f} | "
+                     f"{result['wall']:.2f} | {result['peak'] / 2**20:,.0f} | {result['bytes'] / 2**20:,.0f} | "
+                     f"{result['split']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
