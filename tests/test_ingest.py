@@ -144,7 +144,7 @@ def test_on_error_skip_counts_and_lists_the_skipped_lines(tmp_path, capsys):
     path.write_text("".join(good[:2] + ["not a triple\n"] + good[2:] + ["<a> <b> .\n"]), encoding="utf-8")
     code, out, _ = _run([path, "--out", tmp_path / "cache", "--on-error", "skip"], capsys)
     assert code == 0 and "skipped 2 malformed lines" in out and "line 3" in out and "line 7" in out
-    kg, summary = cache.load(tmp_path / "cache", _key_of(tmp_path / "cache"))
+    kg, summary, *_ = cache.load(tmp_path / "cache", _key_of(tmp_path / "cache"))
     assert len(kg) == 5 and summary.skipped_lines == 2
 
 
@@ -173,7 +173,7 @@ CHAIN = f"""\
 def test_k_hop_pruning_keeps_the_neighbourhood_of_linked_items(tmp_path, hops, kept):
     path = tmp_path / "kg.nt"
     path.write_text(CHAIN, encoding="utf-8")
-    kg, summary = ingest_files([path], [EX + "m1", EX + "m2", EX + "m3", None], KgMapping(hops=hops))
+    kg, summary, _, _ = ingest_files([path], [EX + "m1", EX + "m2", EX + "m3", None], KgMapping(hops=hops))
     assert {entity[len(EX):] for entity in kg.entities} == kept
     assert [kg.entities[e][len(EX):] if e >= 0 else None for e in kg.item_entity] == ["m1", "wd2", None, None]
     assert summary.items_linked == 2 and summary.items_linked_through_same_as == 1 and summary.items_not_linked == 2
@@ -187,9 +187,9 @@ def test_k_hop_pruning_keeps_the_neighbourhood_of_linked_items(tmp_path, hops, k
 def test_the_relation_filter_keeps_or_drops_predicates(tmp_path):
     path = tmp_path / "kg.nt"
     path.write_text(CHAIN, encoding="utf-8")
-    kept, summary = ingest_files([path], [], KgMapping(keep_relations=[EX + "actor", EX + "absent"]))
+    kept, summary, _, _ = ingest_files([path], [], KgMapping(keep_relations=[EX + "actor", EX + "absent"]))
     assert kept.relations == [EX + "actor"] and summary.relation_filtered == 3
-    dropped, _ = ingest_files([path], [], KgMapping(drop_relations=[EX + "partOf"]))
+    dropped, *_ = ingest_files([path], [], KgMapping(drop_relations=[EX + "partOf"]))
     assert dropped.relations == [EX + "actor", EX + "bornIn"]
 
 
@@ -215,7 +215,7 @@ def test_the_cli_prefers_the_requested_label_language(tmp_path, capsys):
                                     encoding="utf-8")
     for language, label in [("de", "Hund"), ("en", "dog"), ("fr", "chien"), ("es", "Hund")]:  # then by value
         assert _run([tmp_path / "kg.nt", "--out", tmp_path / language, "--language", language], capsys)[0] == 0
-        kg, _ = cache.load(tmp_path / language, _key_of(tmp_path / language))
+        kg = cache.load(tmp_path / language, _key_of(tmp_path / language)).kg
         assert kg.labels[0] == label
 
 
@@ -229,7 +229,7 @@ def test_the_cache_is_reused_until_an_input_or_option_changes(tmp_path, capsys):
     path.write_text(CHAIN + f"<{EX}y1> <{EX}partOf> <{EX}z1> .\n", encoding="utf-8")
     out = _run([path, "--out", out_dir, "--language", "de"], capsys)[1]
     assert "wrote" in out and "kept 6 edges" in out
-    cached, _ = cache.load(out_dir, _key_of(out_dir))
+    cached = cache.load(out_dir, _key_of(out_dir)).kg
     assert _comparable(cached) == _comparable(load_rdf([path], [], language="de"))
 
 
@@ -246,9 +246,95 @@ def test_the_cli_import_path_has_neither_torch_nor_rdflib():
 
 
 def test_the_cache_round_trips_the_graph(tmp_path):
-    kg, summary = ingest_files([KG_DATA], [f"https://movielens.org/movies/{n}" for n in range(1, 50)])
-    cache.save(tmp_path, kg, summary, {"k": 1})
+    ingested = ingest_files([KG_DATA], [f"https://movielens.org/movies/{n}" for n in range(1, 50)])
+    cache.save(tmp_path, ingested, {"k": 1})
     assert cache.load(tmp_path, {"k": 2}) is None
-    loaded, loaded_summary = cache.load(tmp_path, {"k": 1})
-    assert _comparable(loaded) == _comparable(kg) and loaded_summary == summary
-    assert np.array_equal(loaded.triples, kg.triples)
+    loaded = cache.load(tmp_path, {"k": 1})
+    assert _comparable(loaded.kg) == _comparable(ingested.kg) and loaded.summary == ingested.summary
+    assert np.array_equal(loaded.kg.triples, ingested.kg.triples) and loaded.reused
+
+
+def _no_parsing(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("parsed although the cache was up to date")
+
+    monkeypatch.setattr("kgrec.ingest.load.read_statements", refuse)
+
+
+def test_training_reads_the_kg_through_the_cache_without_parsing_again(ml100k_bundle, tmp_path, monkeypatch):
+    from kgrec.data.load import load_dataset
+
+    whole = load_rdf([ml100k_bundle / "kg.nt"], [])
+    config = {"format": "bundle", "path": str(ml100k_bundle),
+              "kg": {"language": "en", "hops": 1, "drop_relations": whole.relations[:1]}}
+    direct = load_dataset(config)
+    assert direct.kg.relations == whole.relations[1:], "data.kg.drop_relations was not honoured"
+    cached_config = {**config, "kg": {**config["kg"], "cache": str(tmp_path / "kg")}}
+    first = load_dataset(cached_config)
+    _no_parsing(monkeypatch)
+    second = load_dataset(cached_config)
+    for data in (first, second):
+        assert data.item_ids == direct.item_ids and _comparable(data.kg) == _comparable(direct.kg)
+
+
+def test_a_kgrec_ingest_directory_alone_gives_training_its_kg(ml100k_bundle, tmp_path, capsys, monkeypatch):
+    from kgrec.data.bundle import load_bundle
+
+    out = tmp_path / "kg"
+    assert _run([ml100k_bundle / "kg.nt", "--out", out, "--items", ml100k_bundle / "items.tsv", "--hops", "0"],
+                capsys)[0] == 0
+    _no_parsing(monkeypatch)
+    data = load_bundle(ml100k_bundle, kg={"cache": str(out)})
+    monkeypatch.undo()
+    assert _comparable(data.kg) == _comparable(load_bundle(ml100k_bundle).kg)
+
+
+def test_tables_take_the_kg_options_and_a_cache_without_paths(tmp_path, monkeypatch):
+    from kgrec.data.raw import load_tables
+
+    (tmp_path / "ratings.csv").write_text("user,item\nu1,m1\nu1,m2\nu2,m1\nu2,m2\nu3,m1\n", encoding="utf-8")
+    (tmp_path / "items.csv").write_text(f"item,iri\nm1,{EX}m1\nm2,{EX}m2\n", encoding="utf-8")
+    (tmp_path / "kg.nt").write_text(CHAIN, encoding="utf-8")
+
+    def load(kg):
+        return load_tables({"path": "ratings.csv", "user": "user", "item": "item"},
+                           {"path": "items.csv", "id": "item", "entity": "iri"}, None, kg,
+                           {"strategy": "random", "cold_item_share": 0.0, "seed": 0}, name="t", base_dir=tmp_path)
+
+    options = {"hops": 1, "drop_relations": [EX + "bornIn"]}
+    direct = load({"paths": ["kg.nt"], **options}).kg
+    assert set(direct.entities) == {EX + "m1", EX + "wd2", EX + "p1"}
+    through_cache = load({"paths": ["kg.nt"], "cache": str(tmp_path / "c"), **options}).kg
+    _no_parsing(monkeypatch)
+    assert _comparable(load({"cache": str(tmp_path / "c"), **options}).kg) == _comparable(through_cache)
+    assert _comparable(through_cache) == _comparable(direct)
+
+
+LITERALS = f"""\
+<{EX}m1> <{EX}actor> <{EX}p1> .
+<{EX}m1> <{LABEL}> "One"@en .
+<{EX}m1> <{EX}year> "1995"^^<http://www.w3.org/2001/XMLSchema#gYear> .
+<{EX}p1> <{EX}comment> "likes \\"tea\\""@EN .
+<{EX}lonely> <{EX}note> "no edges" .
+"""
+
+
+def test_literals_are_dropped_and_counted_by_default_and_kept_as_attributes_on_request(tmp_path, capsys):
+    path = tmp_path / "kg.nt"
+    path.write_text(LITERALS, encoding="utf-8")
+    code, out, _ = _run([path, "--out", tmp_path / "drop"], capsys)
+    assert code == 0 and "dropped 0 duplicates, 3 non-label literals" in out
+    dropped = cache.load(tmp_path / "drop", _key_of(tmp_path / "drop"))
+    assert len(dropped.attributes) == 0 and dropped.summary.literals_dropped == 3
+
+    code, out, _ = _run([path, "--out", tmp_path / "keep", "--literals", "keep"], capsys)
+    assert code == 0 and "kept 2 literals as entity attributes" in out and "1 non-label literals" in out
+    kept = cache.load(tmp_path / "keep", _key_of(tmp_path / "keep"))
+    entities = kept.kg.entities
+    facts = sorted(zip([entities[e] for e in kept.attributes.entity.tolist()], kept.attributes.predicate.to_pylist(),
+                       kept.attributes.value.to_pylist()))
+    assert facts == [(EX + "m1", EX + "year", '"1995"^^<http://www.w3.org/2001/XMLSchema#gYear>'),
+                     (EX + "p1", EX + "comment", '"likes "tea""@en')]
+    assert kept.summary.literals_kept == 2 and kept.summary.literals_dropped == 1
+    assert _comparable(kept.kg) == _comparable(dropped.kg)  # attributes never change the graph
+    assert len(ingest_files([path], [], KgMapping(literals="keep")).attributes) == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib.abc
 import sys
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from kgrec.errors import KgrecError
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and "pandas" not in sys.modules:  # the console script: this process is ours alone
+        sys.meta_path.insert(0, _NoPandas())
     args = _parser().parse_args(argv)
     try:
         print(ingest(args))
@@ -27,28 +30,34 @@ def main(argv: list[str] | None = None) -> int:
 
 def ingest(args: argparse.Namespace) -> str:
     """Ingest (or reuse the cache) and return the report to print."""
-    from kgrec.ingest import cache
     from kgrec.ingest.graph import DEFAULT_CATEGORY_PREDICATES, DEFAULT_LABEL_PREDICATES, KgMapping
-    from kgrec.ingest.load import ingest_files
+    from kgrec.ingest.load import ingest_cached
 
-    paths = _expand(args.paths)
     items = _item_entities(args) if args.items else []
     mapping = KgMapping(label_predicates=args.label_predicate or DEFAULT_LABEL_PREDICATES,
                         category_predicates=args.category_predicate or DEFAULT_CATEGORY_PREDICATES,
                         language=args.language, keep_relations=args.keep_relation,
-                        drop_relations=args.drop_relation or (), hops=args.hops if args.items and args.hops else None)
-    options = {**vars(mapping), "format": args.format, "on_error": args.on_error, "items": items}
-    key = cache.cache_key(paths, options)
-    cached = None if args.force else cache.load(args.out, key)
-    if cached is not None:
-        return f"{cached[1].text()}\nreused the cache in {args.out} (inputs and options unchanged)"
-    kg, summary = ingest_files(paths, items, mapping, format=args.format, problems=Problems(args.on_error))
-    cache.save(args.out, kg, summary, key)
+                        drop_relations=args.drop_relation or (), hops=args.hops if args.items and args.hops else None,
+                        literals=args.literals)
+    _, summary, _, reused = ingest_cached(_expand(args.paths), items, mapping, cache_dir=args.out, format=args.format,
+                                       problems=Problems(args.on_error), force=args.force)
+    if reused:
+        return f"{summary.text()}\nreused the cache in {args.out} (inputs and options unchanged)"
     return f"{summary.text()}\nwrote {args.out}"
 
 
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """pyarrow imports pandas on its first numpy conversion only to learn whether it is there: 0.5-1 s of
+    every ingestion for a library kgrec-ingest never uses. Refusing the import tells pyarrow it is absent."""
+
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError(f"kgrec-ingest does not use {name}", name=name)
+        return None
+
+
 def _parser() -> argparse.ArgumentParser:
-    from kgrec.ingest.graph import DEFAULT_CATEGORY_PREDICATES, DEFAULT_LABEL_PREDICATES
+    from kgrec.ingest.graph import DEFAULT_CATEGORY_PREDICATES, DEFAULT_LABEL_PREDICATES, LITERAL_CHOICES
 
     parser = argparse.ArgumentParser(prog="kgrec-ingest", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="RDF files or globs (.nt .nq .ttl .trig .rdf .jsonld, "
@@ -67,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                         + ", ".join(DEFAULT_CATEGORY_PREDICATES))
     parser.add_argument("--keep-relation", action="append", help="repeatable: keep only these predicates as edges")
     parser.add_argument("--drop-relation", action="append", help="repeatable: never keep these predicates")
+    parser.add_argument("--literals", choices=LITERAL_CHOICES, default="drop",
+                        help="literals other than labels: drop (counted) or keep as entity attributes")
     parser.add_argument("--on-error", choices=ON_ERROR_CHOICES, default="raise",
                         help="skip: count and list malformed lines instead of stopping")
     parser.add_argument("--force", action="store_true", help="rebuild even when the cache is up to date")

@@ -18,7 +18,6 @@ from kgrec.data.tables import read_rows, read_table
 from kgrec.errors import DataError, KgrecError
 
 
-KG_OPTIONS = ("label_predicates", "category_predicates", "language")
 # Splits whose users define the user vocabulary; test_cold and tags may only name those users.
 USER_SPLITS = ("train", "valid", "test")
 
@@ -157,6 +156,8 @@ def _read_tags(path: Path, item_index: dict[str, int], users: dict[str, int], pr
 
 
 def _kg_options(options: dict[str, Any]) -> dict[str, Any]:
+    from kgrec.ingest.load import KG_OPTIONS
+
     unknown = sorted(set(options) - set(KG_OPTIONS))
     if unknown:
         raise KgrecError(f"data.kg: unknown option(s) {unknown}; a bundle's KG accepts {list(KG_OPTIONS)}")
@@ -164,12 +165,13 @@ def _kg_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_kg(path: Path, entities: list[str | None], options: dict[str, Any], problems: Problems) -> KnowledgeGraph:
-    if not path.exists():
+    """kg.nt, through the data.kg.cache directory when one is set (which alone names a KG without kg.nt)."""
+    if not path.exists() and options.get("cache") is None:
         return KnowledgeGraph(item_entity=np.full(len(entities), -1, dtype=np.int64))
     # rdflib is imported only when there is a KG: it is slow to import.
     from kgrec.data.rdf import load_rdf
 
-    return load_rdf([path], entities, problems=problems, **options)
+    return load_rdf([path] if path.exists() else [], entities, problems=problems, **options)
 
 
 def _lookup(index: dict[str, int], key: str, what: str, path: Path, line: int, problems: Problems) -> int | None:

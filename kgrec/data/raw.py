@@ -29,7 +29,6 @@ INTERACTION_DEFAULTS = {"path": None, "user": "user_id", "item": "item_id", "rat
 ITEM_DEFAULTS = {"path": None, "id": "item_id", "title": None, "entity": None, "entity_template": None,
                  "text_template": None, "list_separators": {}, "sep": None}
 TAG_DEFAULTS = {"path": None, "user": "user_id", "item": "item_id", "tag": "tag", "sep": None}
-KG_DEFAULTS = {"paths": [], "language": None, "label_predicates": None, "category_predicates": None, "format": None}
 
 
 @dataclass
@@ -92,7 +91,7 @@ def load_tables(
     if tags is not None:
         data.tags = _read_tags(_section(tags, "tags", TAG_DEFAULTS), base_dir, data, encoding, problems)
     if kg is not None:
-        data.kg = _load_kg(_section(kg, "kg", KG_DEFAULTS), base_dir, entities or [None] * data.num_items, problems)
+        data.kg = _load_kg(kg, base_dir, entities or [None] * data.num_items, problems)
     problems.log_summary()
     return data
 
@@ -281,13 +280,15 @@ def _read_tags(config: dict, base_dir: Path, data: Dataset, encoding: str, probl
     return Tags(users, items, tags, list(names))
 
 
-def _load_kg(config: dict, base_dir: Path, entities: list[str | None], problems: Problems) -> KnowledgeGraph:
+def _load_kg(config: Mapping, base_dir: Path, entities: list[str | None], problems: Problems) -> KnowledgeGraph:
+    """data.kg.paths (relative to data.path) with the data.kg.* options, through data.kg.cache when set."""
     # rdflib is imported only when a KG is configured: it is slow to import and most tables have none.
     from kgrec.data.rdf import load_rdf
+    from kgrec.ingest.load import KG_OPTIONS
 
-    options = {key: config[key] for key in ("language", "label_predicates", "category_predicates", "format")
-               if config[key] is not None}
+    config = _section(config, "kg", {"paths": [], **dict.fromkeys(KG_OPTIONS)})
+    options = {key: config[key] for key in KG_OPTIONS if config[key] is not None}
     paths = [base_dir / path for path in config["paths"]]
-    if not paths:
-        raise KgrecError("data.kg.paths is empty; list the RDF files or drop the kg section")
+    if not paths and config["cache"] is None:
+        raise KgrecError("data.kg.paths is empty; list the RDF files (or set data.kg.cache) or drop the kg section")
     return load_rdf(paths, entities, problems=problems, **options)

@@ -28,7 +28,7 @@ from kgrec.data.problems import Problems
 from kgrec.errors import DataError
 from kgrec.ingest.fast import DECOMPRESS, LINE_FORMATS, check_utf8, rdf_format, read_bytes
 from kgrec.ingest.graph import DEFAULT_CATEGORY_PREDICATES, DEFAULT_LABEL_PREDICATES, KgMapping, build_graph
-from kgrec.ingest.load import ingest_files
+from kgrec.ingest.load import ingest_cached
 from kgrec.ingest.terms import Statements, intern, literal_key
 
 log = logging.getLogger(__name__)
@@ -56,17 +56,22 @@ def load_rdf(
     keep_relations: Sequence[str] | None = None,
     drop_relations: Sequence[str] = (),
     hops: int | None = None,
+    literals: str = "drop",
     format: str | None = None,
+    cache: str | Path | None = None,
     problems: Problems | None = None,
 ) -> KnowledgeGraph:
     """The union of the graphs in `paths`; `item_entities[i]` is item i's IRI (None: no IRI).
 
     The keyword options are those of kgrec.ingest.graph.KgMapping; `hops=None` keeps the whole graph.
+    With `cache` (a kgrec-ingest output directory) the graph is parsed once and reused while the files,
+    options and items are unchanged; `paths` may then be empty: the files the cache was built from.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    mapping = KgMapping(label_predicates, category_predicates, language, keep_relations, drop_relations, hops)
-    return ingest_files(paths, item_entities, mapping, format=format, problems=problems)[0]
+    mapping = KgMapping(label_predicates, category_predicates, language, keep_relations, drop_relations, hops,
+                        literals)
+    return ingest_cached(paths, item_entities, mapping, cache_dir=cache, format=format, problems=problems).kg
 
 
 def read_triples(path: str | Path, *, format: str | None = None, problems: Problems | None = None) -> list[Triple]:
@@ -94,10 +99,10 @@ def build_knowledge_graph(
     """The KnowledgeGraph of plain triples, built exactly as `load_rdf` builds the graph of a file."""
     keys = [triple_keys(triple) for triple in triples]
     coded = intern([Statements.of_keys(*zip(*keys)) if keys else Statements.of_keys([], [], [])])
-    kg, summary = build_graph(coded, item_entities, KgMapping(label_predicates, category_predicates, language))
+    ingested = build_graph(coded, item_entities, KgMapping(label_predicates, category_predicates, language))
     if problems is not None:
-        problems.duplicates += summary.duplicates
-    return kg
+        problems.duplicates += ingested.summary.duplicates
+    return ingested.kg
 
 
 def triple_keys(triple: Triple) -> tuple[str, str, str]:

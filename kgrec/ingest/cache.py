@@ -1,7 +1,8 @@
 """The ingested graph on disk, integer-coded, so that training loads it without parsing RDF again.
 
 A cache directory holds triples.npy, item_entity.npy, categories.npy, entities.arrow (IRI and label
-per entity) and manifest.json (relations, the summary, and the key). The key names every input file
+per entity), attributes.arrow (entity, predicate, literal: the literals kept with literals=keep)
+and manifest.json (relations, the summary, and the key). The key names every input file
 by size and modification time plus every option, so a changed file or option rebuilds the cache.
 """
 
@@ -17,9 +18,10 @@ import pyarrow as pa
 import pyarrow.feather as feather
 
 from kgrec.data.dataset import KnowledgeGraph
+from kgrec.ingest.graph import Attributes, Ingested
 from kgrec.ingest.summary import IngestSummary
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def cache_key(paths: Sequence[str | Path], options: dict) -> dict:
@@ -30,13 +32,16 @@ def cache_key(paths: Sequence[str | Path], options: dict) -> dict:
     return {"version": FORMAT_VERSION, "files": files, "options": options}
 
 
-def save(directory: str | Path, kg: KnowledgeGraph, summary: IngestSummary, key: dict) -> None:
+def save(directory: str | Path, ingested: Ingested, key: dict) -> None:
+    kg, summary, attributes, _ = ingested
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for name, array in (("triples", kg.triples), ("item_entity", kg.item_entity), ("categories", kg.categories)):
         np.save(directory / f"{name}.npy", array)
     table = pa.table({"entity": pa.array(kg.entities, pa.large_string()), "label": pa.array(kg.labels, pa.large_string())})
     feather.write_feather(table, directory / "entities.arrow", compression="uncompressed")
+    table = pa.table({"entity": attributes.entity, "predicate": attributes.predicate, "value": attributes.value})
+    feather.write_feather(table, directory / "attributes.arrow", compression="uncompressed")
     manifest = {"key": key, "relations": kg.relations, "summary": summary.to_dict()}
     # The manifest is written last and renamed into place: a cache interrupted mid-write is never reused.
     partial = directory / "manifest.json.partial"
@@ -44,7 +49,16 @@ def save(directory: str | Path, kg: KnowledgeGraph, summary: IngestSummary, key:
     os.replace(partial, directory / "manifest.json")
 
 
-def load(directory: str | Path, key: dict) -> tuple[KnowledgeGraph, IngestSummary] | None:
+def input_paths(directory: str | Path) -> list[str]:
+    """The RDF files a cache was built from (none when there is no cache)."""
+    try:
+        manifest = json.loads((Path(directory) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [entry["path"] for entry in manifest["key"]["files"]]
+
+
+def load(directory: str | Path, key: dict) -> Ingested | None:
     """The cached graph when it was built from the same files and options, else None."""
     directory = Path(directory)
     try:
@@ -58,4 +72,7 @@ def load(directory: str | Path, key: dict) -> tuple[KnowledgeGraph, IngestSummar
                         triples=np.load(directory / "triples.npy"), labels=table.column("label").to_pylist(),
                         item_entity=np.load(directory / "item_entity.npy"),
                         categories=np.load(directory / "categories.npy"))
-    return kg, IngestSummary(**manifest["summary"])
+    facts = feather.read_table(directory / "attributes.arrow")
+    attributes = Attributes(facts.column("entity").to_numpy(), facts.column("predicate").combine_chunks(),
+                            facts.column("value").combine_chunks())
+    return Ingested(kg, IngestSummary(**manifest["summary"]), attributes, reused=True)

@@ -7,14 +7,15 @@ rdflib's loader (kgrec.data.rdf) and the fast readers share this one builder, so
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from kgrec.data.dataset import KnowledgeGraph
+from kgrec.errors import KgrecError
 from kgrec.ingest.summary import IngestSummary
 from kgrec.ingest.terms import CodedTriples
 
@@ -29,6 +30,7 @@ SCHEMA_HTTP, SCHEMA_HTTPS = "http://schema.org/", "https://schema.org/"
 DEFAULT_LABEL_PREDICATES = (RDFS_LABEL, SKOS + "prefLabel", SCHEMA_HTTP + "name", SCHEMA_HTTPS + "name")
 DEFAULT_CATEGORY_PREDICATES = (RDF_TYPE, "http://purl.org/dc/terms/subject", SKOS + "broader",
                                SCHEMA_HTTP + "genre", SCHEMA_HTTPS + "genre")
+LITERAL_CHOICES = ("drop", "keep")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class KgMapping:
     """How RDF becomes the recommender's graph (the Hydra `data.kg.*` keys of the same names).
 
     `keep_relations` (when given) lists the only predicates kept as edges, `drop_relations` those never
-    kept. `hops` keeps only edges within that many hops of a linked item (None: the whole graph).
+    kept. `hops` keeps only edges within that many hops of a linked item (None or 0: the whole graph).
+    `literals` says what becomes of literals other than labels: "drop" (counted) or "keep" as attributes.
     """
 
     label_predicates: Sequence[str] = DEFAULT_LABEL_PREDICATES
@@ -45,15 +48,39 @@ class KgMapping:
     keep_relations: Sequence[str] | None = None
     drop_relations: Sequence[str] = ()
     hops: int | None = None
+    literals: str = "drop"
 
 
-def build_graph(coded: CodedTriples, item_entities: Sequence[str | None],
-                mapping: KgMapping = KgMapping()) -> tuple[KnowledgeGraph, IngestSummary]:
-    """Literals become labels (or are dropped), owl:sameAs links items, every other triple is an edge."""
+@dataclass
+class Attributes:
+    """Literal facts about entities (kept with literals="keep"): row k says entity[k] has predicate[k] value[k].
+
+    A value is a literal key of kgrec.ingest.terms ('"1995"^^<...#gYear>', '"Paris"@fr'), so its type survives.
+    """
+
+    entity: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    predicate: pa.Array = field(default_factory=lambda: pa.array([], pa.large_string()))
+    value: pa.Array = field(default_factory=lambda: pa.array([], pa.large_string()))
+
+    def __len__(self) -> int:
+        return len(self.entity)
+
+
+class Ingested(NamedTuple):
+    kg: KnowledgeGraph
+    summary: IngestSummary
+    attributes: Attributes
+    reused: bool = False  # read from a cache rather than parsed
+
+
+def build_graph(coded: CodedTriples, item_entities: Sequence[str | None], mapping: KgMapping = KgMapping()) -> Ingested:
+    """Literals become labels (or attributes, or are dropped), owl:sameAs links items, every other triple is an edge."""
+    if mapping.literals not in LITERAL_CHOICES:
+        raise KgrecError(f"literals must be one of {LITERAL_CHOICES}, got {mapping.literals!r}")
     terms = coded.terms
     rows = _first_occurrences(coded.rows)
     summary = IngestSummary(triples_read=len(coded.rows), duplicates=len(coded.rows) - len(rows),
-                            items=len(item_entities), hops=mapping.hops)
+                            items=len(item_entities), hops=mapping.hops or None)
     literal = _flags(pc.starts_with(terms, '"'))[rows[:, 2]]
     label_rank = _ids(terms, mapping.label_predicates)
     is_label = literal & np.isin(rows[:, 1], label_rank[label_rank >= 0])
@@ -63,7 +90,7 @@ def build_graph(coded: CodedTriples, item_entities: Sequence[str | None],
         allowed &= np.isin(rows[:, 1], _ids(terms, mapping.keep_relations))
     edge = ~literal & ~same_as
     summary.label_triples, summary.same_as_triples = int(is_label.sum()), int(same_as.sum())
-    summary.literals_dropped = int((literal & ~is_label).sum())
+    other_literal = literal & ~is_label
     summary.relation_filtered = int((edge & ~allowed).sum())
     edges = rows[edge & allowed]
 
@@ -72,7 +99,7 @@ def build_graph(coded: CodedTriples, item_entities: Sequence[str | None],
     rank = np.full(len(terms) + 1, len(terms), dtype=np.int64)  # the extra slot ranks id -1 (no term) last
     rank[order] = np.arange(len(order))
     links, through_same_as = _links(terms, item_entities, rank, rows[same_as])
-    if mapping.hops is not None:
+    if mapping.hops:
         near = _near(edges, links[links >= 0], mapping.hops, len(terms))
         summary.out_of_neighbourhood = int((~near).sum())
         edges = edges[near]
@@ -95,6 +122,14 @@ def build_graph(coded: CodedTriples, item_entities: Sequence[str | None],
     categories[entity[edges[concept_type, 0]]] = True
 
     labels = _labels(terms, rows[is_label], entity, label_rank, mapping.language, len(order))
+    attributes = Attributes()
+    if mapping.literals == "keep":
+        facts = rows[other_literal]
+        facts = facts[entity[facts[:, 0]] >= 0]  # a literal about a node outside the kept graph has no entity
+        attributes = Attributes(entity[facts[:, 0]], terms.take(pa.array(facts[:, 1])),
+                                terms.take(pa.array(facts[:, 2])))
+    summary.literals_kept = len(attributes)
+    summary.literals_dropped = int(other_literal.sum()) - len(attributes)
     item_entity = entity[links]
     names = terms.take(pa.array(order)).to_pylist()
     first_blank = int(np.searchsorted(blank[order], True))
@@ -105,7 +140,7 @@ def build_graph(coded: CodedTriples, item_entities: Sequence[str | None],
     summary.items_linked_through_same_as = int(((item_entity >= 0) & through_same_as).sum())
     kg = KnowledgeGraph(entities=names, relations=terms.take(pa.array(relation_terms)).to_pylist(), triples=triples,
                         labels=labels, item_entity=item_entity, categories=categories)
-    return kg, summary
+    return Ingested(kg, summary, attributes)
 
 
 def _flags(mask: pa.Array) -> np.ndarray:

@@ -11,6 +11,7 @@ class IngestSummary:
     triples_read: int = 0
     duplicates: int = 0
     literals_dropped: int = 0
+    literals_kept: int = 0
     label_triples: int = 0
     same_as_triples: int = 0
     relation_filtered: int = 0
@@ -40,7 +41,8 @@ class IngestSummary:
             f"read {self.triples_read:,} triples from {len(self.files)} file(s)",
             f"kept {self.edges:,} edges over {self.entities:,} entities ({self.categories:,} categories, "
             f"{self.labelled_entities:,} labelled) and {self.relations:,} relations",
-            f"used {self.label_triples:,} label triples and {self.same_as_triples:,} owl:sameAs links",
+            f"used {self.label_triples:,} label triples and {self.same_as_triples:,} owl:sameAs links"
+            + (f"; kept {self.literals_kept:,} literals as entity attributes" if self.literals_kept else ""),
             f"dropped {self.duplicates:,} duplicates, {self.literals_dropped:,} non-label literals, "
             f"{self.relation_filtered:,} by the relation filter, {self.out_of_neighbourhood:,} outside the "
             + (f"{self.hops}-hop neighbourhood of linked items" if self.hops is not None else "neighbourhood (no pruning)"),
