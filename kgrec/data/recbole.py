@@ -121,21 +121,29 @@ def _read_items(path: Path, item_field: str, encoding: str, problems: Problems) 
     return catalogue
 
 
+def read_kg_rows(kg_path: Path, encoding: str, problems: Problems) -> list[tuple[str, str, str]]:
+    """NAME.kg's (head, relation, tail) tokens in file order, duplicates kept (kgrec-ingest reads it too)."""
+    fields = ["head_id", "relation_id", "tail_id"]
+    table = _read_atomic(kg_path, fields, [], encoding, problems)
+    rows = []
+    for row, line in enumerate(table.lines):
+        triple = tuple(table.columns[field][row] for field in fields)
+        if all(triple):
+            rows.append(triple)
+        else:
+            problems.bad_row(DataError(kg_path, line, "empty head, relation or tail"))
+    return rows
+
+
 def _read_kg(kg_path: Path, link_path: Path, data: Dataset, item_field: str, encoding: str,
              problems: Problems) -> KnowledgeGraph:
     """Entities and relations are the tokens (sorted); a linked item's title is its entity's label."""
     triples: dict[tuple[str, str, str], None] = {}
-    if kg_path.is_file():
-        fields = ["head_id", "relation_id", "tail_id"]
-        table = _read_atomic(kg_path, fields, [], encoding, problems)
-        for row, line in enumerate(table.lines):
-            triple = tuple(table.columns[field][row] for field in fields)
-            if not all(triple):
-                problems.bad_row(DataError(kg_path, line, "empty head, relation or tail"))
-            elif triple in triples:
-                problems.duplicates += 1
-            else:
-                triples[triple] = None
+    for triple in read_kg_rows(kg_path, encoding, problems) if kg_path.is_file() else []:
+        if triple in triples:
+            problems.duplicates += 1
+        else:
+            triples[triple] = None
     links: dict[int, str] = {}
     if link_path.is_file():
         item_index = {item: index for index, item in enumerate(data.item_ids)}

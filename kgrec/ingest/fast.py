@@ -26,7 +26,9 @@ from kgrec.ingest.terms import XSD_STRING, Statements, literal_key
 
 # rdflib's format names, so that a format= given for the rdflib loader means the same here.
 FORMATS = {".nt": "nt", ".nq": "nquads", ".ttl": "turtle", ".trig": "trig", ".rdf": "xml", ".owl": "xml",
-           ".xml": "xml", ".jsonld": "json-ld", ".json-ld": "json-ld", ".n3": "n3"}
+           ".xml": "xml", ".jsonld": "json-ld", ".json-ld": "json-ld", ".n3": "n3",
+           ".kg": "recbole"}  # not RDF, but a KG all the same: RecBole's NAME.kg and KGAT's kg_final.txt
+KGAT_NAME = "kg_final.txt"  # KGAT's and KGIN's integer triples, beside entity_list.txt and relation_list.txt
 LINE_FORMATS = {"nt": "N-Triples", "ntriples": "N-Triples", "nt11": "N-Triples", "nquads": "N-Quads"}
 OXIGRAPH_FORMATS = {"turtle": "TURTLE", "ttl": "TURTLE", "trig": "TRIG"}
 # Below this many lines a second thread costs more than it saves.
@@ -56,15 +58,18 @@ _ECHAR = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": 
 
 
 def rdf_format(path: Path, format: str | None) -> str:
-    """The format named by `format`, else by the extension under any .gz/.bz2."""
+    """The format named by `format`, else by the extension under any .gz/.bz2 (kg_final.txt: KGAT's)."""
     if format:
         return format
+    if path.name.startswith(KGAT_NAME):
+        return "kgat"
     suffixes = [suffix.lower() for suffix in path.suffixes]
     if suffixes and suffixes[-1] in DECOMPRESS:
         suffixes.pop()
     if not suffixes or suffixes[-1] not in FORMATS:
         raise DataError(path, None, "cannot tell the RDF format from the file name",
-                        hint="use .nt, .nq, .ttl, .trig, .rdf, .jsonld (optionally .gz/.bz2) or pass format=")
+                        hint="use .nt, .nq, .ttl, .trig, .rdf, .jsonld (optionally .gz/.bz2), .kg, kg_final.txt "
+                             "or pass format=")
     return FORMATS[suffixes[-1]]
 
 
@@ -101,13 +106,22 @@ def read_statements(path: str | Path, *, format: str | None = None, problems: Pr
         return _read_lines(path, read_bytes(path), format, problems, f"_:{file_number}.")
     if format in OXIGRAPH_FORMATS:
         return _read_with_oxigraph(path, read_bytes(path), format, f"_:{file_number}.")
+    if format == "kgat":
+        from kgrec.ingest.kgat import read_kgat
+
+        return read_kgat(path, problems)
+    if format == "recbole":
+        from kgrec.data.recbole import read_kg_rows
+
+        return Statements.of_keys(*zip(*read_kg_rows(path, "utf-8", problems)) or ([], [], []))
     from kgrec.data.rdf import read_triples, triple_keys  # rdflib is slow to import: only for these formats
 
     return Statements.of_keys(*zip(*map(triple_keys, read_triples(path, format=format, problems=problems)))
                               or ([], [], []))
 
 
-def _read_lines(path: Path, data: bytes, format: str, problems: Problems, blank_prefix: str) -> Statements:
+def line_array(path: Path, data: bytes) -> pa.LargeStringArray:
+    """The file's lines (each with its newline) as one Arrow array over the bytes, checked to be UTF-8."""
     data = data.removeprefix(b"\xef\xbb\xbf")
     if data and not data.endswith(b"\n"):
         data += b"\n"
@@ -118,6 +132,11 @@ def _read_lines(path: Path, data: bytes, format: str, problems: Problems, blank_
         lines.validate(full=True)  # UTF-8, several times faster than decoding to a str
     except pa.ArrowInvalid:
         check_utf8(path, data)  # names the line
+    return lines
+
+
+def _read_lines(path: Path, data: bytes, format: str, problems: Problems, blank_prefix: str) -> Statements:
+    lines = line_array(path, data)
     # Arrow's kernels release the GIL, so the two halves of a big file are parsed on two cores at once.
     halves = [lines] if len(lines) < PARALLEL_LINES else [lines.slice(0, len(lines) // 2), lines.slice(len(lines) // 2)]
     with ThreadPoolExecutor(len(halves)) as pool:
