@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from kgrec.data.dataset import Interactions
-from kgrec.graph.adjacency import normalized_adjacency, propagate, user_item_edges
+from kgrec.graph.adjacency import entry_groups, normalized_adjacency, propagate, propagate_weighted, user_item_edges
 
 
 def dense_normalized(rows, cols, num_nodes):
@@ -64,3 +64,33 @@ def test_propagate_gradient_matches_torch_sparse_product():
     (grad,) = torch.autograd.grad((ours * weights).sum(), x)
     torch.testing.assert_close(ours, adjacency.to_dense() @ x)
     torch.testing.assert_close(grad, expected_grad)
+
+
+def test_relation_weighted_propagation_matches_dense_weights_and_gradients():
+    # Edges of three relations; a relation's weight scales both directions of its edges.
+    rows, cols, relations = np.array([0, 0, 1, 2, 3]), np.array([4, 5, 4, 5, 5]), np.array([0, 1, 1, 0, 2])
+    adjacency = normalized_adjacency(rows, cols, 6)
+    groups = entry_groups(adjacency, rows, cols, relations)
+    entry_rows = torch.repeat_interleave(torch.arange(6), adjacency.crow_indices().diff())
+    generator = torch.Generator().manual_seed(0)
+    weights = torch.tensor([0.5, 2.0, 1.5], requires_grad=True)
+    x = torch.randn(6, 3, generator=generator, requires_grad=True)
+    target = torch.randn(6, 3, generator=generator)
+
+    ours = propagate_weighted(adjacency, entry_rows, groups, weights, x)
+    relation_of = np.full((6, 6), -1)
+    relation_of[rows, cols] = relation_of[cols, rows] = relations
+    dense_weights = torch.where(torch.as_tensor(relation_of) >= 0,
+                                weights[torch.as_tensor(relation_of).clamp(min=0)], torch.tensor(0.0))
+    expected = (adjacency.to_dense() * dense_weights) @ x
+    torch.testing.assert_close(ours, expected)
+    grads = torch.autograd.grad((ours * target).sum(), (weights, x))
+    expected_grads = torch.autograd.grad((expected * target).sum(), (weights, x))
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad)
+
+
+def test_entry_groups_refuses_edges_listed_twice():
+    rows, cols = np.array([0, 1]), np.array([1, 0])  # the same undirected edge twice
+    with pytest.raises(ValueError, match="once"):
+        entry_groups(normalized_adjacency(rows, cols, 2), rows, cols, np.array([0, 1]))

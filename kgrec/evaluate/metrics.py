@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from kgrec.data.dataset import Dataset, Interactions
+from kgrec.data.popularity import item_groups, popularity_order
 from kgrec.errors import KgrecError
 
 #: Splits that can be evaluated, and the splits whose items each one excludes from a user's ranking.
@@ -28,6 +29,7 @@ USER_METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
 DECILES = 10
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
+RerankFn = Callable[[torch.Tensor, int], torch.Tensor]
 
 
 @dataclass
@@ -45,27 +47,6 @@ class EvalResult:
     decile_recall: dict[int, list[float]]
 
 
-def popularity_order(data: Dataset) -> np.ndarray:
-    """Non-cold items by train count, most popular first; ties go to the lower index so the order is stable."""
-    non_cold = np.setdiff1d(np.arange(data.num_items), data.cold_items)
-    return non_cold[np.argsort(-data.item_popularity()[non_cold], kind="stable")]
-
-
-def item_groups(data: Dataset, head_share: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Boolean (head, tail, cold) masks over items.
-
-    Head is the top `ceil(head_share * items that occur in train)` by train count, so that it is what a
-    model could have learned to be popular; tail is every other non-cold item.
-    """
-    if not 0.0 <= head_share <= 1.0:
-        raise ValueError(f"head_share must lie in [0, 1], got {head_share}")
-    cold = np.zeros(data.num_items, dtype=bool)
-    cold[data.cold_items] = True
-    head = np.zeros(data.num_items, dtype=bool)
-    head[popularity_order(data)[: math.ceil(head_share * np.count_nonzero(data.item_popularity()))]] = True
-    return head, ~head & ~cold, cold
-
-
 def evaluate(
     score_fn: ScoreFn,
     data: Dataset,
@@ -75,10 +56,12 @@ def evaluate(
     n_recs: int = 100,
     batch_size: int = 1024,
     device: str | torch.device = "cpu",
+    rerank: RerankFn | None = None,
 ) -> EvalResult:
     """Rank the candidate pool for every user with items in `split` and score the top lists.
 
     `score_fn(users)` returns scores of shape (len(users), data.num_items); higher is better.
+    `rerank(masked_scores, width)`, a model's `rerank`, may reorder each list after masking.
     """
     if min(ks) < 1 or n_recs < 1:
         raise ValueError(f"cut-offs and n_recs must be positive, got ks={tuple(ks)}, n_recs={n_recs}")
@@ -112,6 +95,8 @@ def evaluate(
             scores = _scores(score_fn, users[start:stop], data.num_items, device)
             scores[_row_mask(seen_ptr, seen_items, start, stop, data.num_items, device)] = -math.inf
             scores[:, non_candidates] = -math.inf
+            if rerank is not None:
+                scores = rerank(scores, width)
             values, top = torch.topk(scores, width, dim=1)
             eligible = values > -math.inf
             relevant = _row_mask(pos_ptr, pos_items, start, stop, data.num_items, device)

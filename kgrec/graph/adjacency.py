@@ -65,3 +65,52 @@ class _SymmetricProduct(torch.autograd.Function):
 def propagate(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """adjacency @ x for a constant symmetric `adjacency` (as `normalized_adjacency` returns)."""
     return _SymmetricProduct.apply(adjacency, x)
+
+
+def entry_groups(adjacency: torch.Tensor, rows, cols, groups) -> torch.Tensor:
+    """The group (e.g. relation) of every stored entry of `adjacency`, in its CSR order.
+
+    (rows[k], cols[k]) are the undirected edges `adjacency` was built from, each given once, with group
+    groups[k]; both directions of an edge get its group.
+    """
+    rows, cols, groups = (torch.as_tensor(np.asarray(a), dtype=torch.long) for a in (rows, cols, groups))
+    index = torch.stack([torch.cat([rows, cols]), torch.cat([cols, rows])])
+    labels = torch.sparse_coo_tensor(index, torch.cat([groups, groups]) + 1, adjacency.shape,
+                                     check_invariants=True).coalesce()
+    if labels.values().numel() != adjacency.values().numel() or labels.values().max() > groups.max() + 1:
+        raise ValueError("give each undirected edge once, as for normalized_adjacency")
+    return labels.values() - 1
+
+
+class _GroupWeightedProduct(torch.autograd.Function):
+    """(adjacency scaled by weights[group of each entry]) @ x, differentiable in x and in the weights.
+
+    Scaling both directions of an edge alike keeps the matrix symmetric, so the gradient of x is again a
+    product with it; the gradient of a weight sums grad[row] . x[col] * value over its group's entries."""
+
+    @staticmethod
+    def forward(ctx, adjacency, entry_rows, groups, weights, x):
+        scale = weights[groups]
+        weighted = torch.sparse_csr_tensor(adjacency.crow_indices(), adjacency.col_indices(),
+                                           adjacency.values() * scale, adjacency.shape,
+                                           check_invariants=False)
+        ctx.save_for_backward(adjacency, weighted, entry_rows, groups, weights, x)
+        return weighted @ x
+
+    @staticmethod
+    def backward(ctx, grad):
+        adjacency, weighted, entry_rows, groups, weights, x = ctx.saved_tensors
+        grad_x = weighted @ grad if ctx.needs_input_grad[4] else None
+        grad_weights = None
+        if ctx.needs_input_grad[3]:
+            per_entry = (grad[entry_rows] * x[adjacency.col_indices()]).sum(-1) * adjacency.values()
+            grad_weights = torch.zeros_like(weights).index_add_(0, groups, per_entry)
+        return None, None, None, grad_weights, grad_x
+
+
+def propagate_weighted(adjacency: torch.Tensor, entry_rows: torch.Tensor, groups: torch.Tensor,
+                       weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`propagate` with every entry of group g scaled by weights[g] (learned relation weights).
+
+    `entry_rows` is the row of every stored entry (CSR order) and `groups` its group (`entry_groups`)."""
+    return _GroupWeightedProduct.apply(adjacency, entry_rows, groups, weights, x)

@@ -47,3 +47,8 @@ class Recommender(torch.nn.Module):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of shape (len(users), num_items); higher is better. Masking is the evaluator's job."""
         raise NotImplementedError
+
+    def rerank(self, scores: torch.Tensor, width: int) -> torch.Tensor:
+        """Masked scores (-inf = never recommend) -> scores whose top `width` is the list to show.
+        The evaluator and the inference API call it after masking; most models keep the score order."""
+        return scores

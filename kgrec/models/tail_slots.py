@@ -1,0 +1,70 @@
+"""Tail slots: every m-th position of a ranked list goes to the best tail item not already above it.
+
+A popularity penalty (score - beta * log(1 + n_i)) shifts every item, so the tail items it lifts into a
+top-20 displace head items from the middle of the list. Reserving positions m, 2m, 3m, ... for tail
+items instead gives up only the weakest head picks: on ml-100k valid (kgrec, K = 20) three slots
+(m = 6) cost 1% of recall@20 and more than doubled tail recall, where the penalty lost 3% for as much.
+
+The list is built greedily, so a shorter list is always the start of a longer one (recall@10 and
+recall@20 judge the same ranking): position p takes, if it is a slot, the best-scored tail item not
+yet listed, else the best-scored item not yet listed. A slot with no tail item left goes to the main order.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+INF = float("-inf")
+
+
+def interleave_tail(scores: Tensor, tail: Tensor, every: int, width: int) -> Tensor:
+    """Scores whose top `width` is the list with every `every`-th position (1-based) held by a tail item.
+
+    `scores` (users x items) are already masked: -inf items are never listed, and a list runs short
+    rather than use one. `tail` is a boolean mask over items. The result holds the list positions
+    counted down from `width` for the listed items and -inf for every other item.
+    """
+    width = min(width, scores.shape[1])
+    slots = width // every if every > 0 else 0
+    if slots == 0 or not bool(tail.any()):
+        return scores
+    extras = _slot_items(scores, tail, every, width, slots)
+    used = extras >= 0
+    main = scores.scatter(1, extras.clamp(min=0), torch.where(used, INF, scores.gather(1, extras.clamp(min=0))))
+    main = main.topk(width, dim=1)
+
+    positions = torch.arange(width, device=scores.device)
+    is_slot = ((positions + 1) % every == 0) & (positions // every < used.sum(1, keepdim=True))
+    slot_rank = (is_slot.cumsum(1) - 1).clamp(min=0, max=slots - 1)
+    main_rank = ((~is_slot).cumsum(1) - 1).clamp(min=0)
+    listed = torch.where(is_slot, extras.gather(1, slot_rank), main.indices.gather(1, main_rank))
+    usable = is_slot | (main.values.gather(1, main_rank) > INF)
+    rows = torch.arange(len(scores), device=scores.device).unsqueeze(1).expand(-1, width)
+    rank_scores = (width - positions).to(scores.dtype).expand(len(scores), -1)
+    # Unusable entries point at masked items: only usable ones are written, and those are all distinct.
+    return torch.full_like(scores, INF).index_put_((rows[usable], listed[usable]), rank_scores[usable])
+
+
+def _slot_items(scores: Tensor, tail: Tensor, every: int, width: int, slots: int) -> Tensor:
+    """The item of each slot (-1 where none is left), slot by slot.
+
+    Before slot k (1-based) the list holds k * (every - 1) main picks: the best items that are not
+    slot items. A tail item is free for slot k if it is not a slot item yet and fewer than that many
+    non-slot items score above it; the slot takes the best free one.
+    """
+    main = scores.topk(width, dim=1).indices
+    candidates = scores.masked_fill(~tail, INF).topk(min(width + slots, scores.shape[1]), dim=1)
+    # Rank of each candidate in the score order (width when below the main top list).
+    same = candidates.indices.unsqueeze(2) == main.unsqueeze(1)
+    rank = torch.where(same.any(2), same.int().argmax(2), torch.tensor(width, device=scores.device))
+    chosen = torch.zeros_like(candidates.indices, dtype=torch.bool)
+    extras = torch.full((len(scores), slots), -1, dtype=torch.long, device=scores.device)
+    for slot in range(slots):
+        chosen_above = (chosen.unsqueeze(1) & (rank.unsqueeze(1) < rank.unsqueeze(2))).sum(2)
+        free = ~chosen & (candidates.values > INF) & (rank - chosen_above >= (slot + 1) * (every - 1))
+        first = free.int().argmax(1)
+        found = free.any(1)
+        chosen[found, first[found]] = True
+        extras[found, slot] = candidates.indices[found, first[found]]
+    return extras
