@@ -7,6 +7,7 @@ rdflib's loader (kgrec.data.rdf) and the fast readers share this one builder, so
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
@@ -78,8 +79,16 @@ def build_graph(coded: CodedTriples, item_entities: Sequence[str | None], mappin
     if mapping.literals not in LITERAL_CHOICES:
         raise KgrecError(f"literals must be one of {LITERAL_CHOICES}, got {mapping.literals!r}")
     terms = coded.terms
-    rows = _first_occurrences(coded.rows)
-    summary = IngestSummary(triples_read=len(coded.rows), duplicates=len(coded.rows) - len(rows),
+    with ThreadPoolExecutor(1) as pool:  # sorting the vocabulary, the slowest step, runs beside the rest
+        term_order = pool.submit(_sorted_indices, terms)
+        return _build(terms, coded.rows, term_order, item_entities, mapping)
+
+
+def _build(terms: pa.Array, rows: np.ndarray, term_order: Future, item_entities: Sequence[str | None],
+           mapping: KgMapping) -> Ingested:
+    read = len(rows)
+    rows = _first_occurrences(rows)
+    summary = IngestSummary(triples_read=read, duplicates=read - len(rows),
                             items=len(item_entities), hops=mapping.hops or None)
     literal = _flags(pc.starts_with(terms, '"'))[rows[:, 2]]
     label_rank = _ids(terms, mapping.label_predicates)
@@ -95,7 +104,8 @@ def build_graph(coded: CodedTriples, item_entities: Sequence[str | None], mappin
     edges = rows[edge & allowed]
 
     blank = _flags(pc.starts_with(terms, "_:"))
-    order = _entity_order(terms, edges, blank)
+    sorted_terms = term_order.result()
+    order = _entity_order(sorted_terms, edges, blank)
     rank = np.full(len(terms) + 1, len(terms), dtype=np.int64)  # the extra slot ranks id -1 (no term) last
     rank[order] = np.arange(len(order))
     links, through_same_as = _links(terms, item_entities, rank, rows[same_as])
@@ -109,8 +119,7 @@ def build_graph(coded: CodedTriples, item_entities: Sequence[str | None], mappin
     entity = np.full(len(terms) + 1, -1, dtype=np.int64)  # entity[-1] = -1: an unlinked item stays unlinked
     entity[order] = np.arange(len(order))
 
-    relation_terms = np.unique(edges[:, 1])
-    relation_terms = relation_terms[_sorted_indices(terms.take(pa.array(relation_terms)))]
+    relation_terms = _in_order(sorted_terms, edges[:, 1])
     relation = np.full(len(terms), -1, dtype=np.int64)
     relation[relation_terms] = np.arange(len(relation_terms))
     triples = np.stack([entity[edges[:, 0]], relation[edges[:, 1]], entity[edges[:, 2]]], axis=1).reshape(-1, 3)
@@ -160,13 +169,18 @@ def _ids(terms: pa.Array, keys: Sequence[str]) -> np.ndarray:
 
 def _sorted_indices(strings: pa.Array) -> np.ndarray:
     """Code-point order, as Python's sorted(): Arrow compares UTF-8 bytes, which orders the same."""
-    return pc.sort_indices(strings).to_numpy(zero_copy_only=False)
+    return pc.sort_indices(strings).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _first_occurrences(rows: np.ndarray) -> np.ndarray:
-    """Duplicates removed, the first of each kept in file order (blank-node names depend on that order)."""
-    _, first = np.unique(_row_keys(rows), return_index=True)  # a stable sort: the first of equal rows wins
-    return rows[np.sort(first)].reshape(-1, 3)
+    """Duplicates removed, the first of each kept in file order (blank-node names depend on that order).
+
+    Arrow numbers distinct rows by first appearance (a hash, not a sort), so a row is the first of
+    its kind exactly where its number exceeds every number before it.
+    """
+    codes = pc.dictionary_encode(pa.array(_row_keys(rows))).indices.to_numpy(zero_copy_only=False)
+    before = np.concatenate([[-1], np.maximum.accumulate(codes)[:-1]]) if len(codes) else codes
+    return rows[codes > before].reshape(-1, 3)
 
 
 def _row_keys(rows: np.ndarray) -> np.ndarray:
@@ -177,13 +191,18 @@ def _row_keys(rows: np.ndarray) -> np.ndarray:
     return np.unique(rows, axis=0, return_inverse=True)[1].ravel()  # rank of each row among the distinct rows
 
 
-def _entity_order(terms: pa.Array, edges: np.ndarray, blank: np.ndarray) -> np.ndarray:
+def _in_order(sorted_terms: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The distinct `ids`, in the order of the terms they name."""
+    present = np.zeros(len(sorted_terms), dtype=bool)
+    present[ids] = True
+    return sorted_terms[present[sorted_terms]]
+
+
+def _entity_order(sorted_terms: np.ndarray, edges: np.ndarray, blank: np.ndarray) -> np.ndarray:
     """Node term ids: IRIs sorted, then blank nodes in order of first appearance (their labels are arbitrary)."""
-    present = np.zeros(len(terms), dtype=bool)
-    present[edges[:, [0, 2]].ravel()] = True
-    iris = np.flatnonzero(present & ~blank)
-    iris = iris[_sorted_indices(terms.take(pa.array(iris)))]
     nodes = edges[:, [0, 2]].ravel()
+    iris = _in_order(sorted_terms, nodes)
+    iris = iris[~blank[iris]]
     blanks, first = np.unique(nodes[blank[nodes]], return_index=True)
     return np.concatenate([iris, blanks[np.argsort(first)]]).astype(np.int64)
 
