@@ -202,3 +202,24 @@ def test_most_popular_on_ml100k_matches_plain_python(ml100k_bundle):
     assert m["tail_recall@20"] == pytest.approx(np.mean(tail_recalls))
     # The README's reference for most popular on this bundle: recall 0.198, head 0.271, tail 0.000.
     assert m["recall@20"] == pytest.approx(0.198, abs=0.002)
+
+
+@pytest.mark.parametrize("split", ["test", "test_cold"])
+def test_chunks_of_seven_users_equal_all_users_at_once_on_ml100k(ml100k_bundle, split):
+    from kgrec.data.bundle import load_bundle
+    from kgrec.models.ease import EASE
+
+    data = load_bundle(ml100k_bundle)
+    model = EASE(data, reg=250.0)
+    model.fit(data)
+    # Scores computed once, so that only the evaluator's chunking differs between the two runs.
+    scores = model.score(torch.arange(data.num_users))
+    chunked, whole = (evaluate(lambda users: scores[users], data, split, batch_size=size)
+                      for size in (7, data.num_users))
+    assert len(whole.users) > 7 * 100
+    assert chunked.metrics == whole.metrics
+    np.testing.assert_array_equal(chunked.users, whole.users)
+    np.testing.assert_array_equal(chunked.top_items, whole.top_items)
+    assert chunked.decile_recall.keys() == whole.decile_recall.keys()
+    for k, values in whole.decile_recall.items():
+        np.testing.assert_array_equal(chunked.decile_recall[k], values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,9 +21,20 @@ CONFIG_DIR = PROJECT_ROOT / "conf"
 OmegaConf.register_new_resolver("kgrec_root", lambda: str(PROJECT_ROOT), replace=True)
 OmegaConf.register_new_resolver("abspath", lambda path: to_absolute_path(str(path)), replace=True)
 
+# In a DDP run (torchrun sets RANK) the processes besides rank 0 log nothing and make no run directory of
+# their own: rank 0 writes the run (kgrec.train.distributed). Later overrides win over the user's.
+QUIET_RANK_OVERRIDES = ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
+                        "hydra/hydra_logging=disabled"]
+
+
+def main() -> None:
+    if os.environ.get("RANK", "0") != "0":
+        sys.argv += QUIET_RANK_OVERRIDES
+    run()
+
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
-def main(config: DictConfig) -> float:
+def run(config: DictConfig) -> float:
     from kgrec.train.experiment import run_experiment
 
     out_dir = HydraConfig.get().runtime.output_dir

@@ -7,6 +7,8 @@ Plain data in (a resolved config dict), plain files out:
   train_log.json    epochs, seconds, peak memory
   checkpoints/last.pt  the last finished epoch of gradient training, for trainer.resume=true
   checkpoint.pt     the model's state_dict;  config.yaml  the resolved config;  results.md  the table
+
+Under `torchrun ... trainer=ddp` every process runs this (see kgrec.train.distributed); rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ from omegaconf import OmegaConf
 from kgrec.data.dataset import Dataset
 from kgrec.data.load import load_dataset
 from kgrec.errors import KgrecError
-from kgrec.evaluate.metrics import EvalResult, evaluate
+from kgrec.evaluate.metrics import EvalResult
 from kgrec.evaluate.report import results_table, write_recs
 from kgrec.models.base import Recommender
 from kgrec.train.checkpoint import atomic_write, config_fingerprint
+from kgrec.train.distributed import Processes, resolve_device, start, stop, to_device
 from kgrec.train.loop import TrainerConfig, TrainingLog, train, trainer_config
 
 log = logging.getLogger(__name__)
@@ -63,22 +66,25 @@ def build_model(model_config: dict[str, Any], data: Dataset, encoder_config: dic
 
 
 def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: dict,
-        run_dir: str | Path | None = None, fingerprint: str = "") -> TrainingLog:
+        run_dir: str | Path | None = None, fingerprint: str = "", processes: Processes | None = None) -> TrainingLog:
     """Closed-form fit or gradient training with early stopping, then calibration, all on the validation split.
 
-    Gradient training checkpoints every epoch into `run_dir` (see kgrec.train.loop)."""
+    Gradient training checkpoints every epoch into `run_dir` (see kgrec.train.loop). The model is moved
+    to the device of `processes` (default: this one process on `trainer.device`)."""
     monitor = eval_config["monitor"]
+    processes = processes or Processes(resolve_device(trainer.device))
+    to_device(model, processes.device)
 
     def validate() -> float:
-        return evaluate(model.score, data, "valid", ks=eval_config["ks"], head_share=eval_config["head_share"],
-                        n_recs=max(eval_config["ks"]), batch_size=eval_config["batch_size"],
-                        device=trainer.device).metrics[monitor]
+        return processes.evaluate(model.score, data, "valid", ks=eval_config["ks"],
+                                  head_share=eval_config["head_share"], n_recs=max(eval_config["ks"]),
+                                  batch_size=eval_config["batch_size"], rerank=model.rerank).metrics[monitor]
 
-    start = time.perf_counter()
+    started = time.perf_counter()
     model.fit(data)
     history = (train(model, data, trainer, validate, monitor=f"valid_{monitor}", run_dir=run_dir,
-                     fingerprint=fingerprint) if model.trainable
-               else TrainingLog(seconds=time.perf_counter() - start))
+                     fingerprint=fingerprint, processes=processes) if model.trainable
+               else TrainingLog(seconds=time.perf_counter() - started))
     with torch.no_grad():
         model.prepare_scoring()
         model.calibrate(validate)
@@ -128,7 +134,8 @@ class EvalSettings:
 
 
 def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dict[str, float]]:
-    """Run the experiment described by the resolved `config`; returns the metrics written to metrics.json."""
+    """Run the experiment described by the resolved `config`; returns the metrics written to metrics.json
+    (on every process of a DDP run, where rank 0 alone writes them)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _refuse_unset(config)
@@ -141,43 +148,62 @@ def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dic
         check_options("encoder", TextEncoder, config["encoder"])
     check_options("eval", EvalSettings, config["eval"])
     trainer = trainer_config({**config["trainer"], **model_config.get("train", {}), "seed": config["seed"]})
+    processes = start(trainer.device, trainer.precision, trainer.distributed)
+    try:
+        # Every rank reads rank 0's run directory (trainer.resume), whatever directory Hydra gave it.
+        return _run(config, trainer, processes, Path(processes.broadcast(str(out_dir))))
+    finally:
+        stop()
+
+
+def _run(config: dict[str, Any], trainer: TrainerConfig, processes: Processes,
+         out_dir: Path) -> dict[str, dict[str, float]]:
     seed_everything(config["seed"])
     data = load_dataset(config["data"])
-    model = build_model(model_config, data, config["encoder"], config["cache_dir"]).to(trainer.device)
-    log.info("model %s on %s", type(model).__name__, data.name)
+    model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
+    log.info("model %s on %s (%s, %d process%s)", type(model).__name__, data.name, processes.device,
+             processes.world_size, "es" if processes.world_size > 1 else "")
 
-    history = fit(model, data, trainer, config["eval"], out_dir, config_fingerprint(config))
+    history = fit(model, data, trainer, config["eval"], out_dir, config_fingerprint(config), processes)
     model.eval()
     eval_config = config["eval"]
-    metrics: dict[str, dict[str, float]] = {}
-    deciles: dict[str, dict[str, list[float]]] = {}
     eval_start = time.perf_counter()
     with torch.no_grad():
         model.prepare_scoring()
-        for split in EVAL_SPLITS:
-            if not len(data.splits.get(split, ())):
-                continue
-            result: EvalResult = evaluate(model.score, data, split, ks=eval_config["ks"],
-                                          head_share=eval_config["head_share"], n_recs=eval_config["n_recs"],
-                                          batch_size=eval_config["batch_size"], device=trainer.device)
-            metrics[split] = result.metrics
-            deciles[split] = {f"recall@{k}": values for k, values in result.decile_recall.items()}
-            if split != "valid":
-                write_recs(out_dir / "recs" / f"{split}.tsv", data, result)
+        results = {split: processes.evaluate(model.score, data, split, ks=eval_config["ks"],
+                                             head_share=eval_config["head_share"], n_recs=eval_config["n_recs"],
+                                             batch_size=eval_config["batch_size"], rerank=model.rerank)
+                   for split in EVAL_SPLITS if len(data.splits.get(split, ()))}
     eval_seconds = time.perf_counter() - eval_start
+    if processes.is_main:
+        _write_run(out_dir, config, model, data, history, results, eval_seconds, processes)
+    return {split: result.metrics for split, result in results.items()}
 
+
+def _write_run(out_dir: Path, config: dict[str, Any], model: Recommender, data: Dataset, history: TrainingLog,
+               results: dict[str, EvalResult], eval_seconds: float, processes: Processes) -> None:
+    """Everything the module docstring lists, and the results table on stdout."""
+    metrics = {split: result.metrics for split, result in results.items()}
+    for split, result in results.items():
+        if split != "valid":
+            write_recs(out_dir / "recs" / f"{split}.tsv", data, result)
     _write_json(out_dir / "metrics.json", metrics)
-    _write_json(out_dir / "deciles.json", deciles)
+    _write_json(out_dir / "deciles.json", {split: {f"recall@{k}": values for k, values in result.decile_recall.items()}
+                                           for split, result in results.items()})
+    gpu = processes.device.type == "cuda"
     _write_json(out_dir / "train_log.json", {
         "model": type(model).__name__, "dataset": data.name, "scores_unseen_items": model.scores_unseen_items,
         "popularity_penalty": getattr(model, "popularity_penalty", None),
+        "device": str(processes.device), "processes": processes.world_size,
         "train_seconds": history.seconds,
         "seconds_per_epoch": history.seconds_per_epoch, "best_epoch": history.best_epoch,
         "eval_seconds": eval_seconds, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_memory_mb": torch.cuda.max_memory_allocated(processes.device) / 2**20 if gpu else None,
         "epochs": history.epochs,
     })
     atomic_write(out_dir / "checkpoint.pt", lambda handle: torch.save(model.state_dict(), handle))
     atomic_write(out_dir / "config.yaml", lambda handle: handle.write(OmegaConf.to_yaml(config).encode()))
+    eval_config = config["eval"]
     table = (f"## {type(model).__name__} on {data.name}\n\n"
              + results_table(metrics, k=eval_config["report_k"])
              + f"\n\ntrain {history.seconds:.1f} s, evaluation {eval_seconds:.1f} s\n")
@@ -185,4 +211,3 @@ def run_experiment(config: dict[str, Any], out_dir: str | Path) -> dict[str, dic
         table += "test_cold: this ID-only model scores every cold item alike; its numbers only reflect tie-breaking.\n"
     (out_dir / "results.md").write_text(table)
     print(table)
-    return metrics

@@ -7,6 +7,7 @@ keeping the best validation state and, given a run directory, a checkpoint after
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -24,6 +25,7 @@ from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender
 from kgrec.train.checkpoint import (check_fits, global_rng_state, load_checkpoint, model_generators, save_checkpoint,
                                     set_global_rng_state)
+from kgrec.train.distributed import Processes, autocast_dtype, resolve_device, to_device
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,9 @@ class TrainerConfig:
     patience: int = 5          # evaluations without improvement before stopping
     eval_every: int = 1        # epochs between validations
     seed: int = 2026
-    device: str = "cpu"
+    device: str = "auto"       # auto | cpu | cuda (auto: cuda when available)
+    precision: str = "fp32"    # fp32 | bf16 | fp16: autocast of the training step, on GPU only
+    distributed: bool = False  # DDP under torchrun (conf/trainer/ddp.yaml)
     resume: bool = False       # continue from the run directory's last checkpoint
 
 
@@ -90,18 +94,26 @@ def train(
     monitor: str = "valid",
     run_dir: str | Path | None = None,
     fingerprint: str = "",
+    processes: Processes | None = None,
 ) -> TrainingLog:
-    """Train `model` by gradient steps; `validate()` returns the metric to maximise (higher is better).
+    """Train `model` by gradient steps on the device of `processes`; `validate()` returns the metric to
+    maximise (higher is better), the same on every process.
 
     With `run_dir`, each epoch ends by saving `run_dir/checkpoints/last.pt`, tagged with `fingerprint`
     (of the run's config); `config.resume` continues from that file, refusing one of another config.
-    The model ends in its best-validation state.
+    `processes` (default: this one process on `config.device`) shards the epochs of a DDP run. The
+    model ends in its best-validation state.
     """
+    processes = processes or Processes(resolve_device(config.device))
+    to_device(model, processes.device)
     generator = torch.Generator().manual_seed(config.seed)
     generators = {"loop": generator, **model_generators(model)}
-    users = torch.as_tensor(data.train.users, dtype=torch.long)
-    items = torch.as_tensor(data.train.items, dtype=torch.long)
+    users = torch.as_tensor(data.train.users, dtype=torch.long, device=processes.device)
+    items = torch.as_tensor(data.train.items, dtype=torch.long, device=processes.device)
+    loss_fn = processes.loss_fn(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    dtype = autocast_dtype(config.precision, processes.device)
+    scaler = torch.amp.GradScaler(processes.device.type, enabled=config.precision == "fp16")
     checkpoint = None if run_dir is None else Path(run_dir) / LAST_CHECKPOINT
     progress = _Progress(TrainingLog(), copy.deepcopy(model.state_dict()))
     if config.resume and checkpoint is not None:
@@ -109,19 +121,22 @@ def train(
     history = progress.history
     start = time.perf_counter() - history.seconds
     first = progress.epoch + 1 if progress.stale < config.patience else config.epochs + 1
-    bar = tqdm(range(first, config.epochs + 1), desc=f"train {type(model).__name__}", unit="epoch")
+    bar = tqdm(range(first, config.epochs + 1), desc=f"train {type(model).__name__}", unit="epoch",
+               disable=not processes.is_main)
     for epoch in bar:
         model.train()
-        order = torch.randperm(len(users), generator=generator)
+        order = processes.shard(torch.randperm(len(users), generator=generator)).to(processes.device)
         total, batches = 0.0, 0
-        for batch in order.split(config.batch_size):
+        for batch in order.split(processes.local_batch_size(config.batch_size)):
             optimizer.zero_grad(set_to_none=True)
-            loss = model.loss(users[batch].to(config.device), items[batch].to(config.device))
-            loss.backward()
-            optimizer.step()
+            with (torch.autocast(processes.device.type, dtype=dtype) if dtype else contextlib.nullcontext()):
+                loss = loss_fn(users[batch], items[batch])
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             total += loss.item()
             batches += 1
-        record = {"epoch": epoch, "loss": total / max(batches, 1)}
+        record = {"epoch": epoch, "loss": processes.mean(total / max(batches, 1))}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             model.eval()
             with torch.no_grad():
@@ -134,7 +149,7 @@ def train(
                 progress.stale += 1
         record["seconds"] = history.seconds = time.perf_counter() - start
         history.epochs.append(record)
-        if checkpoint is not None:
+        if checkpoint is not None and processes.is_main:
             _save(checkpoint, fingerprint, model, optimizer, generators, progress)
         bar.set_postfix({key: f"{value:.4f}" for key, value in record.items() if key not in ("epoch", "seconds")})
         if progress.stale >= config.patience:
