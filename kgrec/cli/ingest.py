@@ -61,10 +61,10 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="kgrec-ingest", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="RDF files or globs (.nt .nq .ttl .trig .rdf .jsonld, "
-                                                 "optionally .gz/.bz2)")
+                                                 "optionally .gz/.bz2), KGAT kg_final.txt or RecBole NAME.kg")
     parser.add_argument("--out", required=True, type=Path, help="cache directory to write (or reuse)")
     parser.add_argument("--format", help="RDF format of every file (rdflib's names: nt, nquads, turtle, trig, "
-                                         "xml, json-ld); default: from the extension")
+                                         "xml, json-ld; kgat, recbole); default: from the file name")
     parser.add_argument("--items", type=Path, help="item table (CSV/TSV/Parquet with a header) to link items")
     parser.add_argument("--item-column", default="entity", help="the item table's entity IRI column")
     parser.add_argument("--hops", type=int, default=2, help="with --items: keep the k-hop neighbourhood of "

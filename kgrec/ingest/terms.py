@@ -8,7 +8,6 @@ the integer graph does not depend on the reader.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -52,20 +51,9 @@ class CodedTriples:
 
 
 def intern(parts: Sequence[Statements]) -> CodedTriples:
-    """One vocabulary for every file, built in bulk by Arrow rather than a Python dict per term.
-
-    Subjects, predicates and objects are hashed on separate threads (Arrow releases the GIL), then
-    their three small dictionaries are merged: the ids are those of one pass over all the keys.
-    """
-    columns = [[part.subjects for part in parts], [part.predicates for part in parts], [part.objects for part in parts]]
-    with ThreadPoolExecutor(2) as pool:
-        encoded = list(pool.map(lambda chunks: pc.dictionary_encode(
-            pa.chunked_array(chunks, type=pa.large_string()).combine_chunks()), columns))
-    merged = pc.dictionary_encode(pa.concat_arrays([column.dictionary for column in encoded]))
-    merged_ids = merged.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    rows = np.empty((len(encoded[0]), 3), dtype=np.int64)
-    start = 0
-    for k, column in enumerate(encoded):
-        rows[:, k] = merged_ids[start + column.indices.to_numpy(zero_copy_only=False)]
-        start += len(column.dictionary)
-    return CodedTriples(merged.dictionary, rows)
+    """One vocabulary for every file, built in bulk by Arrow rather than a Python dict per term."""
+    columns = [part.subjects for part in parts] + [part.predicates for part in parts] + [part.objects for part in parts]
+    keys = pa.chunked_array(columns, type=pa.large_string()).combine_chunks()
+    encoded = pc.dictionary_encode(keys)
+    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return CodedTriples(encoded.dictionary, ids.reshape(3, -1).T.copy())
