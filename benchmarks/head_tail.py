@@ -20,7 +20,7 @@ from pathlib import Path
 from kgrec.evaluate.report import markdown_table, plot_decile_recall
 
 MODELS = ["pop", "ease", "bpr", "lightgcn", "textknn", "kgrec"]
-COLUMNS = ["model", "beta", "recall@20", "ndcg@20", "head_recall@20", "tail_recall@20", "cold_recall@20", "cold_ndcg@20",
+COLUMNS = ["model", "beta", "tail_every", "recall@20", "ndcg@20", "head_recall@20", "tail_recall@20", "cold_recall@20", "cold_ndcg@20",
            "coverage@20", "tail_share@20", "train_s", "s_per_epoch", "peak_mb"]
 
 
@@ -44,7 +44,7 @@ def run_model(spec: str, data: str, path: str | None, overrides: list[str], out:
     # ID-only models give every unseen item the same score: their test_cold numbers are tie-breaking noise.
     cold = metrics.get("test_cold", {}) if log.get("scores_unseen_items") else {}
     row = {
-        "model": label, "beta": log.get("popularity_penalty"),
+        "model": label, "beta": log.get("popularity_penalty"), "tail_every": log.get("tail_every"),
         **{key: test.get(key) for key in COLUMNS if "@" in key and not key.startswith("cold")},
         "cold_recall@20": cold.get("recall@20"), "cold_ndcg@20": cold.get("ndcg@20"),
         "train_s": f"{log['train_seconds']:.1f}", "s_per_epoch": f"{log['seconds_per_epoch']:.2f}",

@@ -1,8 +1,9 @@
-"""The popularity knob's trade-off curve: kgrec trained once, then ranked with beta = 0 ... 1.
+"""The two knobs' trade-off curves: kgrec trained once, then ranked with each knob setting in turn.
 
-score(u, i) - beta * log(1 + train count of i) moves exposure from head to tail items. This writes
-OUT/popularity_knob.md (valid and test recall / tail recall / coverage per beta, and the beta that
-`popularity_penalty: auto` picks on valid) and OUT/popularity_knob.png (test recall@20 against tail recall@20).
+The popularity penalty (score - beta * log(1 + train count), beta = 0 ... 1) and the tail slots (every
+m-th list position to a tail item, m = 20 ... 3) both move exposure from head to tail items. This writes
+OUT/popularity_knob.md (valid and test recall / tail recall / coverage per setting, and what the `auto`
+knobs pick on valid) and OUT/popularity_knob.png (test recall@20 against tail recall@20, one curve a knob).
 
     python benchmarks/popularity_knob.py --path ../shared/datasets/ml-100k/bundle --out benchmarks/results/ml-100k
 """
@@ -26,6 +27,7 @@ from kgrec.train.experiment import build_model, fit, seed_everything
 from kgrec.train.loop import TrainerConfig
 
 BETAS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0]
+EVERY = [20, 10, 6, 5, 4, 3, 2]
 
 
 def main() -> None:
@@ -43,36 +45,44 @@ def main() -> None:
     data = load_dataset(config["data"])
     trainer = TrainerConfig(**{**config["trainer"], **config["model"]["train"], "seed": config["seed"]})
     model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
-    fit(model, data, trainer, config["eval"])  # calibrates `auto` on valid: remember its choice
-    chosen = model.popularity_penalty
+    fit(model, data, trainer, config["eval"])  # calibrates the `auto` knobs on valid: remember their choice
+    chosen = (model.popularity_penalty, model.tail_every)
 
+    settings = [("penalty", beta, 0) for beta in BETAS] + [("tail slots", 0.0, every) for every in EVERY]
     rows = []
     with torch.no_grad():
-        for beta in BETAS:
-            model.popularity_penalty = beta
-            row = {"beta": f"{beta:.2f}" + (" (auto)" if beta == chosen else "")}
+        for knob, beta, every in settings:
+            model.popularity_penalty, model.tail_every = beta, every
+            row = {"knob": knob, "beta": f"{beta:.2f}", "every": str(every) if every else "off",
+                   "auto": "yes" if (beta, every) == chosen else ""}
             for split in ("valid", "test"):
-                metrics = evaluate(model.score, data, split, ks=(20,), n_recs=20).metrics
+                metrics = evaluate(model.score, data, split, ks=(20,), n_recs=20, rerank=model.rerank).metrics
                 for key in ("recall@20", "tail_recall@20", "coverage@20", "tail_share@20"):
                     row[f"{split}_{key}"] = metrics[key]
             rows.append(row)
     columns = list(rows[0])
     command = "python benchmarks/popularity_knob.py " + " ".join([f"--path {args.path}", f"--out {args.out}", *args.overrides])
-    report = (f"# Popularity knob on {Path(args.path).parent.name}\n\nkgrec trained once (defaults); each row ranks "
-              f"with score - beta * log(1 + train count). `auto` = the largest beta whose valid recall@20 stays within "
-              f"{config['model']['penalty_tolerance']:.0%} of beta = 0 (chosen on valid only).\n\n"
+    report = (f"# Popularity knobs on {Path(args.path).parent.name}\n\nkgrec trained once (defaults); each row ranks "
+              f"with one knob setting: the penalty score - beta * log(1 + train count), or tail slots (every m-th "
+              f"position of the list holds the best tail item not yet listed). `auto` = the defaults' choice on valid: "
+              f"the most tail exposure whose valid recall@20 stays within {config['model']['knob_tolerance']:.0%} of "
+              f"no adjustment (chosen: beta {chosen[0]}, m {chosen[1]}).\n\n"
               f"{markdown_table(rows, columns)}\n\n![test recall vs tail recall](popularity_knob.png)\n\nCommand: `{command}`\n")
     (args.out / "popularity_knob.md").write_text(report)
     print(report)
 
     figure = Figure(figsize=(6, 4.5))
     axes = figure.subplots()
-    axes.plot([row["test_tail_recall@20"] for row in rows], [row["test_recall@20"] for row in rows], marker="o")
-    for row in rows:
-        axes.annotate(row["beta"].split()[0], (row["test_tail_recall@20"], row["test_recall@20"]), fontsize=8)
+    for knob, label in (("penalty", "beta"), ("tail slots", "every")):
+        curve = [row for row in rows if row["knob"] == knob]
+        axes.plot([row["test_tail_recall@20"] for row in curve], [row["test_recall@20"] for row in curve],
+                  marker="o", label=f"{knob} (labels: {label})")
+        for row in curve:
+            axes.annotate(row[label], (row["test_tail_recall@20"], row["test_recall@20"]), fontsize=8)
     axes.set_xlabel("test tail recall@20")
     axes.set_ylabel("test recall@20")
-    axes.set_title(f"kgrec popularity knob on {Path(args.path).parent.name} (labels: beta)")
+    axes.set_title(f"kgrec knobs on {Path(args.path).parent.name}")
+    axes.legend()
     axes.grid(alpha=0.3)
     FigureCanvasAgg(figure).print_png(str(args.out / "popularity_knob.png"))
 

@@ -90,16 +90,22 @@ def test_cold_items_use_text_and_kg_not_their_untrained_id(data, model):
     assert torch.all(model.id_gate[items] == 0)
 
 
-def test_auto_popularity_penalty_stays_within_tolerance_on_valid(data, model):
-    validate = lambda: evaluate(model.score, data, "valid", ks=(20,), n_recs=20).metrics["recall@20"]
-    model.popularity_penalty = 0.0
-    unpenalised = validate()
-    model.popularity_penalty = "auto"
-    model.calibrate(validate)
-    chosen = model.popularity_penalty
-    assert isinstance(chosen, float) and 0.0 <= chosen <= 0.5
-    assert validate() >= (1 - model.penalty_tolerance) * unpenalised
-    model.popularity_penalty = 0.0
+def test_auto_knobs_stay_within_tolerance_on_valid_and_tail_slots_lift_the_tail(data, model):
+    def metrics(split="valid"):
+        return evaluate(model.score, data, split, ks=(20,), n_recs=20, rerank=model.rerank).metrics
+
+    model.popularity_penalty, model.tail_every = 0.0, 0
+    plain = metrics()
+    model.popularity_penalty, model.tail_every = "auto", "auto"
+    model.calibrate(lambda: metrics()["recall@20"])
+    assert model.popularity_penalty in (0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+    assert model.tail_every in (0, 20, 10, 6, 5, 4, 3)
+    assert metrics()["recall@20"] >= (1 - model.knob_tolerance) * plain["recall@20"]
+    model.popularity_penalty, model.tail_every = 0.0, 5  # four of the top 20 go to the tail
+    slotted = metrics("test")
+    model.tail_every = 0
+    assert slotted["tail_share@20"] >= 4 / 20
+    assert slotted["tail_recall@20"] > metrics("test")["tail_recall@20"]
 
 
 def test_a_rebuilt_model_reads_every_text_from_the_cache(data, tmp_path, caplog):

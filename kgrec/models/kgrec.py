@@ -18,8 +18,10 @@ end to end (MLP, ID embeddings) with a softmax over the catalogue: the full soft
 else a sampled softmax with logQ correction. Two things are not negatives in that softmax: the user's
 other train items (`mask_history`) and items nobody interacted with (`unseen_negatives=False`; pushing
 them down would teach the text path that items like the cold ones are bad, which halved test_cold
-recall on ml-100k). At inference `popularity_penalty` beta subtracts beta * log(1 + n_i), the knob that
-trades head accuracy for tail exposure; "auto" calibrates it on the validation split.
+recall on ml-100k). Two inference knobs trade head accuracy for tail exposure: `popularity_penalty`
+beta subtracts beta * log(1 + n_i) from every score, and `tail_every` m gives every m-th list position
+to the best tail item not already listed (kgrec.models.tail_slots); "auto" calibrates a knob on the
+validation split.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgrec.data.dataset import Dataset
+from kgrec.data.popularity import item_groups
 from kgrec.errors import KgrecError
-from kgrec.graph.adjacency import normalized_adjacency, propagate
+from kgrec.graph.adjacency import entry_groups, normalized_adjacency, propagate, propagate_weighted
 from kgrec.graph.build import build_graph, graph_summary
 from kgrec.models.base import Recommender
+from kgrec.models.tail_slots import interleave_tail
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +62,9 @@ class KGRec(Recommender):
         text_hidden: int = 256,
         id_gate: float = 1.0,
         id_dropout: float = 0.0,
-        popularity_penalty: float | str = "auto",
-        penalty_tolerance: float = 0.02,
+        popularity_penalty: float | str = 0.0,
+        tail_every: int | str = "auto",
+        knob_tolerance: float = 0.02,
         full_softmax_max_items: int = 50_000,
         sampled_negatives: int = 4096,
         use_text: bool = True,
@@ -70,6 +75,7 @@ class KGRec(Recommender):
         user_text: bool = False,
         unseen_negatives: bool = False,
         self_weight: float | None = None,
+        relation_weights: bool = False,
         seed: int = 2026,
     ):
         super().__init__(data)
@@ -77,8 +83,8 @@ class KGRec(Recommender):
         # Weight of a node's own input x^(0) in the layer mean (None: 1 / (layers + 1), plain LightGCN).
         share = 1 / (layers + 1) if self_weight is None else self_weight
         self.layer_weights = [share] + [(1 - share) / max(layers, 1)] * layers
-        self.popularity_penalty = popularity_penalty
-        self.penalty_tolerance = penalty_tolerance
+        self.popularity_penalty, self.tail_every = popularity_penalty, tail_every
+        self.knob_tolerance = knob_tolerance
         self.id_dropout = id_dropout
         self.mask_history = mask_history
         self.full_softmax = data.num_items <= full_softmax_max_items
@@ -90,7 +96,14 @@ class KGRec(Recommender):
         sizes = [self.graph[t].num_nodes for t in self.node_types]
         self.offsets = dict(zip(self.node_types, np.cumsum([0] + sizes[:-1]).tolist()))
         self.num_nodes = int(sum(sizes))
-        self.adjacency = self._union_adjacency()
+        self.adjacency, relations, self.relation_types = self._union_adjacency()
+        if relation_weights:
+            self.register_buffer("entry_relation", relations, persistent=False)
+            self.register_buffer("entry_row", torch.repeat_interleave(
+                torch.arange(self.num_nodes), self.adjacency.crow_indices().diff()), persistent=False)
+            self.relation_logit = nn.Parameter(torch.zeros(len(self.relation_types)))
+        else:
+            self.relation_logit = None
 
         text, has_text = self._node_text(text_features, use_text)
         if use_text and user_text:
@@ -105,6 +118,7 @@ class KGRec(Recommender):
         self.register_buffer("log_popularity", log_popularity.masked_fill(popularity == 0, log_popularity.max()))
         # Items nobody interacted with in train are unlabelled, not negatives: optionally left out of the softmax.
         self.register_buffer("unseen", (popularity == 0) & torch.tensor(not unseen_negatives), persistent=False)
+        self.register_buffer("tail_items", torch.as_tensor(item_groups(data)[1]), persistent=False)
         gate = (~has_text).float()  # nodes without text always need their ID embedding
         if use_id:
             item_gate = popularity / (popularity + id_gate)
@@ -126,18 +140,26 @@ class KGRec(Recommender):
         self.register_buffer("history_ptr", torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]),
                              persistent=False)
 
-    def _union_adjacency(self) -> Tensor:
-        """One normalised adjacency over all edge types; each undirected node pair counts once."""
-        rows, cols = [], []
-        for source, relation, target in self.graph.edge_types:
-            if relation.startswith("rev_"):
-                continue  # normalized_adjacency adds the reverse direction itself
+    def _union_adjacency(self) -> tuple[Tensor, Tensor, list[tuple[str, str, str]]]:
+        """One normalised adjacency over all edge types (each undirected node pair counts once), the edge
+        type of each of its entries (the first type naming that pair), and the edge types."""
+        rows, cols, kinds = [], [], []
+        edge_types = [edge_type for edge_type in self.graph.edge_types if not edge_type[1].startswith("rev_")]
+        for kind, (source, relation, target) in enumerate(edge_types):  # normalized_adjacency adds reverses
             edges = self.graph[(source, relation, target)].edge_index
             rows.append(edges[0] + self.offsets[source])
             cols.append(edges[1] + self.offsets[target])
-        pairs = torch.stack([torch.cat(rows), torch.cat(cols)])
-        pairs = torch.unique(torch.sort(pairs, dim=0).values, dim=1)  # inverse KG relations are one edge
-        return normalized_adjacency(pairs[0].numpy(), pairs[1].numpy(), self.num_nodes)
+            kinds.append(torch.full((edges.shape[1],), kind))
+        pairs, kinds = torch.sort(torch.stack([torch.cat(rows), torch.cat(cols)]), dim=0).values, torch.cat(kinds)
+        pairs, inverse = torch.unique(pairs, dim=1, return_inverse=True)  # inverse KG relations are one edge
+        kinds = torch.full((pairs.shape[1],), len(edge_types)).scatter_reduce(0, inverse, kinds, "amin")
+        adjacency = normalized_adjacency(pairs[0].numpy(), pairs[1].numpy(), self.num_nodes)
+        return adjacency, entry_groups(adjacency, pairs[0], pairs[1], kinds), edge_types
+
+    def relation_weights(self) -> dict[str, float]:
+        """The learned weight of every edge type (1 everywhere without `relation_weights`)."""
+        weights = torch.ones(len(self.relation_types)) if self.relation_logit is None else self.relation_logit.exp()
+        return {f"{s}-[{r}]->{t}": float(w) for (s, r, t), w in zip(self.relation_types, weights)}
 
     def _node_text(self, text_features: TextFeatures, use_text: bool) -> tuple[Tensor, Tensor]:
         """Text embeddings of all nodes in graph order, and which nodes have any."""
@@ -208,30 +230,39 @@ class KGRec(Recommender):
     def score(self, users: Tensor) -> Tensor:
         user_h, item_h = self._users_items(self._cache if self._cache is not None else self.node_embeddings())
         scores = user_h[users] @ item_h.T / self.temperature
-        penalty = 0.0 if self.popularity_penalty == "auto" else float(self.popularity_penalty)
-        return scores - penalty * self.log_popularity
+        return scores - self._penalty() * self.log_popularity
+
+    def rerank(self, scores: Tensor, width: int) -> Tensor:
+        """Tail slots; columns past the catalogue (items added at inference) are new, so never tail."""
+        every = 0 if self.tail_every == "auto" else int(self.tail_every)
+        tail = F.pad(self.tail_items, (0, scores.shape[1] - self.num_items))
+        return interleave_tail(scores, tail, every, width)
 
     def get_extra_state(self) -> dict:
-        """The calibrated knob travels with the checkpoint, so a loaded run ranks exactly as it was evaluated."""
-        return {"popularity_penalty": self.popularity_penalty}
+        """The calibrated knobs travel with the checkpoint, so a loaded run ranks exactly as it was evaluated."""
+        return {"popularity_penalty": self.popularity_penalty, "tail_every": self.tail_every}
 
     def set_extra_state(self, state: dict) -> None:
-        self.popularity_penalty = state["popularity_penalty"]
+        # Runs saved before tail slots existed ranked without them.
+        self.popularity_penalty, self.tail_every = state["popularity_penalty"], state.get("tail_every", 0)
 
     def calibrate(self, validate: Callable[[], float]) -> None:
-        """popularity_penalty="auto": the largest beta on a grid whose validation metric stays within
-        `penalty_tolerance` (relative) of beta = 0, i.e. the most tail exposure for a small, measured cost."""
-        if self.popularity_penalty != "auto":
-            return
-        self.popularity_penalty = previous = 0.0
-        floor = validate() * (1 - self.penalty_tolerance)
-        for beta in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5):
-            self.popularity_penalty = beta
-            if validate() < floor:
-                self.popularity_penalty = previous
-                break
-            previous = beta
-        log.info("popularity_penalty=auto chose beta=%.2f on the validation split", self.popularity_penalty)
+        """Knobs set to "auto" take the most tail exposure whose validation metric stays within
+        `knob_tolerance` (relative) of no adjustment: first the penalty beta, then the tail slots."""
+        knobs = [(name, grid) for name, grid in (("popularity_penalty", (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)),
+                                                 ("tail_every", (20, 10, 6, 5, 4, 3)))
+                 if getattr(self, name) == "auto"]
+        for name, _ in knobs:
+            setattr(self, name, 0)
+        floor = validate() * (1 - self.knob_tolerance)
+        for name, grid in knobs:
+            for value in grid:
+                previous = getattr(self, name)
+                setattr(self, name, value)
+                if validate() < floor:
+                    setattr(self, name, previous)
+                    break
+            log.info("%s=auto chose %s on the validation split", name, getattr(self, name))
 
     def train(self, mode: bool = True) -> "KGRec":
         self._cache = None  # parameters are about to change
@@ -249,7 +280,11 @@ class KGRec(Recommender):
             x = x.index_add(0, self.text_nodes, self.text_projection(self.text))
         layers = [x]
         for _ in range(self.layers):
-            layers.append(propagate(self.adjacency, layers[-1]))
+            if self.relation_logit is None:
+                layers.append(propagate(self.adjacency, layers[-1]))
+            else:
+                layers.append(propagate_weighted(self.adjacency, self.entry_row, self.entry_relation,
+                                                 self.relation_logit.exp(), layers[-1]))
         return layers
 
     def text_inputs(self, text: Tensor) -> Tensor:
@@ -274,5 +309,7 @@ class KGRec(Recommender):
 
     def score_embeddings(self, queries: Tensor, items: Tensor, log_popularity: Tensor) -> Tensor:
         """`score` for query and item embeddings from anywhere (folded-in users, added items)."""
-        penalty = 0.0 if self.popularity_penalty == "auto" else float(self.popularity_penalty)
-        return queries @ items.T / self.temperature - penalty * log_popularity
+        return queries @ items.T / self.temperature - self._penalty() * log_popularity
+
+    def _penalty(self) -> float:
+        return 0.0 if self.popularity_penalty == "auto" else float(self.popularity_penalty)

@@ -193,7 +193,7 @@ def _write_run(out_dir: Path, config: dict[str, Any], model: Recommender, data: 
     gpu = processes.device.type == "cuda"
     _write_json(out_dir / "train_log.json", {
         "model": type(model).__name__, "dataset": data.name, "scores_unseen_items": model.scores_unseen_items,
-        "popularity_penalty": getattr(model, "popularity_penalty", None),
+        "popularity_penalty": getattr(model, "popularity_penalty", None), "tail_every": getattr(model, "tail_every", None),
         "device": str(processes.device), "processes": processes.world_size,
         "train_seconds": history.seconds,
         "seconds_per_epoch": history.seconds_per_epoch, "best_epoch": history.best_epoch,
