@@ -1,14 +1,19 @@
 """Inductive cold items (issue 5): train without the cold items, add them back afterwards, compare test_cold.
 
 The transductive run trains on the bundle as it is: cold items have no interactions but keep their text and
-KG triples, so they are nodes of the trained graph. The inductive run trains on a copy (in a temporary
-directory) from which the cold items are removed entirely: items.tsv without them, kg.nt without any triple
-that names their entities, no cold_items.txt entries, no test_cold.tsv rows. Afterwards they are added with
-`Recommender.add_items` (what `kgrec-recommend --add-items FILE --add-kg FILE.nt` does) from their original
-items.tsv rows and triples. Both are scored with kgrec.evaluate.metrics on the original bundle's test_cold
-split, so candidates, excluded items and averaging are the evaluator's own.
+KG triples, so they are nodes of the trained graph. The inductive run trains on a copy from which the cold
+items are removed entirely: items.tsv without them, kg.nt without any triple that names their entities, no
+cold_items.txt entries, no test_cold.tsv rows. Afterwards they are added with `Recommender.add_items` (what
+`kgrec-recommend --add-items FILE --add-kg FILE.nt` does) from their original items.tsv rows and triples.
+Both are scored with kgrec.evaluate.metrics on the original bundle's test_cold split, so candidates,
+excluded items and averaging are the evaluator's own.
 
-    OMP_NUM_THREADS=1 python benchmarks/inductive.py ../shared/datasets/ml-100k/bundle
+How an added item mixes its text and its KG edges (`embed_items`: kg_share, max_degree) is chosen on a
+validation bundle that never sees the cold items: the inductive run's bundle with a random 10% of its items
+made cold the same way (their train and valid interactions become its test_cold; their test interactions
+are dropped), trained without them and added back like the real cold items.
+
+    OMP_NUM_THREADS=1 python benchmarks/inductive.py ../shared/datasets/ml-100k/bundle --work /tmp/h5work
 """
 
 from __future__ import annotations
@@ -25,10 +30,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kgrec.data.dataset import Dataset
+from kgrec.data.load import load_dataset
 from kgrec.evaluate.metrics import evaluate
-from kgrec.infer.recommender import Recommender
+from kgrec.infer.recommender import NewItems, Recommender
 
 SPLIT, K = "test_cold", 20
+HOLD_OUT, SEED = 0.1, 2026  # the validation bundle's cold items: a random 10%, as in the shared bundles
+KG_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
+MAX_DEGREES = (None, 300, 100, 30)
 
 
 def _iri_terms(line: str) -> tuple[str, str | None]:
@@ -75,9 +85,36 @@ def split_bundle(bundle: Path, reduced: Path, added: Path) -> int:
     return len(cold)
 
 
-def train(bundle: Path, run_dir: Path, reuse: bool) -> subprocess.Popen | None:
-    """A kgrec-train run with the defaults, one thread (the benchmark box is shared); None when reused."""
-    if reuse and (run_dir / "checkpoint.pt").is_file():
+def hold_out(bundle: Path, target: Path) -> int:
+    """Write `bundle` with a random HOLD_OUT share of its items made cold to `target`: their train and valid
+    interactions become test_cold (users with train left), their test interactions are dropped, the rest is
+    kept; returns the number of items held out."""
+    target.mkdir(parents=True)
+    with open(bundle / "items.tsv", encoding="utf-8") as source:
+        items = [row["item_id"] for row in csv.DictReader(source, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    held = set(np.random.default_rng(SEED).choice(items, round(HOLD_OUT * len(items)), replace=False).tolist())
+    (target / "cold_items.txt").write_text("".join(f"{item}\n" for item in sorted(held)), encoding="utf-8")
+    for name in ("items.tsv", "kg.nt"):
+        os.symlink((bundle / name).resolve(), target / name)
+    rows = {}
+    for name in ("train.tsv", "valid.tsv", "test.tsv", "tags.tsv"):
+        if (bundle / name).exists():
+            header, *lines = (bundle / name).read_text(encoding="utf-8").splitlines(keepends=True)
+            rows[name] = header, [line for line in lines if line.split("\t")[1] not in held]
+            if name in ("train.tsv", "valid.tsv"):
+                rows.setdefault("test_cold.tsv", (header, []))[1].extend(
+                    line for line in lines if line.split("\t")[1] in held)
+    users = {line.split("\t")[0] for line in rows["train.tsv"][1]}
+    header, cold = rows["test_cold.tsv"]
+    rows["test_cold.tsv"] = header, [line for line in cold if line.split("\t")[0] in users]
+    for name, (header, lines) in rows.items():
+        (target / name).write_text(header + "".join(lines), encoding="utf-8")
+    return len(held)
+
+
+def train(bundle: Path, run_dir: Path) -> subprocess.Popen | None:
+    """A kgrec-train run with the defaults, one thread (the benchmark box is shared); None when it exists."""
+    if (run_dir / "checkpoint.pt").is_file():
         return None
     log = open(run_dir.with_suffix(".log"), "w")
     return subprocess.Popen([sys.executable, "-m", "kgrec.train", "data=bundle", f"data.path={bundle.resolve()}",
@@ -85,36 +122,69 @@ def train(bundle: Path, run_dir: Path, reuse: bool) -> subprocess.Popen | None:
                             stdout=log, stderr=subprocess.STDOUT)
 
 
-def cold_recall(recommender: Recommender, reference: Recommender) -> float:
-    """test_cold recall@K of `recommender` under `reference`'s (the original bundle's) split and item order;
-    items are matched by id, since the inductive catalogue lists the added cold items last."""
-    if recommender.data.user_ids != reference.data.user_ids:
+def cold_recall(recommender: Recommender, reference: Dataset, added: NewItems | None = None, **settings) -> float:
+    """test_cold recall@K of `recommender`, with `added` items embedded by `embed_items(**settings)`, under
+    `reference`'s (the complete bundle's) split and item order: items are matched by id."""
+    if recommender.data.user_ids != reference.user_ids:
         raise RuntimeError("the two runs index users differently")
-    columns = torch.tensor([recommender.item_index[item] for item in reference.data.item_ids])
-    result = evaluate(lambda users: recommender.user_scores(users)[:, columns], reference.data, SPLIT, ks=(K,))
-    return result.metrics[f"recall@{K}"]
+    item_h, ids = recommender.item_h, list(recommender.item_ids)
+    if added is not None:
+        item_h, ids = torch.cat([item_h, recommender.embed_items(added, **settings)]), ids + added.ids
+    position = {item: k for k, item in enumerate(ids)}
+    item_h = item_h[[position[item] for item in reference.item_ids]]
+    same_penalty = torch.zeros(len(item_h))  # the candidates, cold items, all carry the unseen items' penalty
+
+    def scores(users: torch.Tensor) -> torch.Tensor:
+        return recommender.model.score_embeddings(recommender.user_h[users], item_h, same_penalty)
+
+    return evaluate(scores, reference, SPLIT, ks=(K,)).metrics[f"recall@{K}"]
 
 
-def compare(bundle: Path, work: Path, reuse: bool) -> None:
-    """Train both runs (in parallel), add the cold items back to the inductive one, print the table."""
-    reduced, added = work / "reduced", work / "added"
-    if not reuse:
-        if reduced.exists():
-            sys.exit(f"{work} already holds a reduced bundle: pass --reuse, or an empty --work")
-        split_bundle(bundle, reduced, added)
-    runs = {name: train(source, work / f"run_{name}", reuse)
-            for name, source in (("transductive", bundle), ("inductive", reduced))}
+def prepare(bundle: Path, work: Path) -> dict[str, Path]:
+    """The bundles to train on, by run name; the derived ones are written once."""
+    if not (work / "reduced").exists():
+        split_bundle(bundle, work / "reduced", work / "added")
+    if not (work / "validation").exists():
+        hold_out(work / "reduced", work / "validation")
+        split_bundle(work / "validation", work / "validation_reduced", work / "validation_added")
+    return {"transductive": bundle, "inductive": work / "reduced", "validation": work / "validation_reduced"}
+
+
+def select(work: Path) -> dict:
+    """The fold-in settings with the best validation recall; prints the validation grid."""
+    run = Recommender.load(work / "run_validation")
+    reference = load_dataset({**run.config["data"], "path": str(work / "validation")})
+    added = run.read_items(work / "validation_added" / "added.tsv", work / "validation_added" / "added.nt")
+    grid = {(share, degree): cold_recall(run, reference, added, kg_share=share, max_degree=degree)
+            for share in KG_SHARES for degree in MAX_DEGREES}
+    print(f"validation: {len(reference.cold_items)} held-out warm items, {SPLIT} recall@{K} "
+          "(rows: kg_share, columns: max_degree)\n\n| kg_share | "
+          + " | ".join(str(degree) for degree in MAX_DEGREES) + " |\n|---|" + "---|" * len(MAX_DEGREES))
+    for share in KG_SHARES:
+        print(f"| {share} | " + " | ".join(f"{grid[share, degree]:.4f}" for degree in MAX_DEGREES) + " |")
+    share, degree = max(grid, key=grid.get)
+    print(f"\nchosen on validation: kg_share={share}, max_degree={degree}\n")
+    return {"kg_share": share, "max_degree": degree}
+
+
+def compare(bundle: Path, work: Path) -> None:
+    """Train the three runs (in parallel), choose the fold-in on validation, print the test_cold table."""
+    runs = {name: train(source, work / f"run_{name}") for name, source in prepare(bundle, work).items()}
     for name, process in runs.items():
         if process and process.wait():
             sys.exit(f"{name} training failed:\n" + (work / f"run_{name}.log").read_text()[-3000:])
+    chosen = select(work)
 
-    transductive = Recommender.load(work / "run_transductive")
-    with_kg, text_only = Recommender.load(work / "run_inductive"), Recommender.load(work / "run_inductive")
-    with_kg.add_items(added / "added.tsv", added / "added.nt")
-    text_only.add_items(added / "added.tsv")
+    transductive, inductive = Recommender.load(work / "run_transductive"), Recommender.load(work / "run_inductive")
+    added = work / "added"
+    with_kg = inductive.read_items(added / "added.tsv", added / "added.nt")
+    text_only = inductive.read_items(added / "added.tsv")
     logged = json.loads((work / "run_transductive" / "metrics.json").read_text())[SPLIT][f"recall@{K}"]
-    recalls = {name: cold_recall(recommender, transductive) for name, recommender in
-               (("transductive", transductive), ("inductive, text + KG", with_kg), ("inductive, text only", text_only))}
+    recalls = {"transductive": cold_recall(transductive, transductive.data),
+               f"inductive, text + KG, chosen ({chosen})": cold_recall(inductive, transductive.data, with_kg, **chosen),
+               "inductive, text + KG, all edges at full share": cold_recall(inductive, transductive.data, with_kg,
+                                                                            kg_share=1.0, max_degree=None),
+               "inductive, text only": cold_recall(inductive, transductive.data, text_only)}
     print(f"{len(transductive.data.cold_items)} cold items; the transductive run's metrics.json {SPLIT} "
           f"recall@{K}: {logged:.4f}\n\n| model | {SPLIT} recall@{K} | of transductive |\n|---|---|---|")
     for name, value in recalls.items():
@@ -124,17 +194,16 @@ def compare(bundle: Path, work: Path, reuse: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path, help="a bundle with cold items, e.g. ../shared/datasets/ml-100k/bundle")
-    parser.add_argument("--work", type=Path, help="keep the reduced bundle and both runs here (outside the repo; "
-                                                  "default: a temporary directory)")
-    parser.add_argument("--reuse", action="store_true", help="keep what --work already holds")
+    parser.add_argument("--work", type=Path, help="keep the derived bundles and the runs here, and reuse what it "
+                                                  "already holds (outside the repo; default: a temporary directory)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.work:
         args.work.mkdir(parents=True, exist_ok=True)
-        compare(args.bundle, args.work, args.reuse)
+        compare(args.bundle, args.work)
         return
     with tempfile.TemporaryDirectory(prefix="kgrec-inductive-") as directory:
-        compare(args.bundle, Path(directory), reuse=False)
+        compare(args.bundle, Path(directory))
 
 
 if __name__ == "__main__":

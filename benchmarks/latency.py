@@ -68,7 +68,7 @@ def main() -> None:
     p95 = lambda times: statistics.quantiles(times, n=20)[-1]
     print(f"| catalogue | {len(recommender.item_ids):,} items ({type(recommender.model).__name__}, "
           f"{recommender.data.name}{' + added' if args.add else ''}), {args.threads} thread(s) |\n|---|---|\n"
-          f"| load (data, model, calibration) | {load_seconds:.1f} s |\n"
+          f"| load (data, model) | {load_seconds:.1f} s |\n"
           f"| add items (encode text, fold in) | {add_seconds:.1f} s |\n"
           f"| first explanation (builds the networkx graph) | {graph_seconds:.2f} s |\n"
           f"| recommend, k=10, no explanations | p50 {p50(plain):.1f} ms, p95 {p95(plain):.1f} ms |\n"

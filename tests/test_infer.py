@@ -39,14 +39,14 @@ def slice_bundle(source, target):
     return target
 
 
-def train_run(bundle, tmp_path_factory):
+def train_run(bundle, tmp_path_factory, *overrides):
     """A real kgrec-train run directory (a few epochs) on the slice."""
     sliced = slice_bundle(bundle, tmp_path_factory.mktemp("bundle") / "ml-100k-slice")
     run_dir = tmp_path_factory.mktemp("run")
     with initialize_config_dir(config_dir=str(kgrec.cli.train.CONFIG_DIR), version_base="1.3"):
         config = compose("config", overrides=[
             "experiment=ml100k", f"data.path={sliced}", f"cache_dir={tmp_path_factory.mktemp('cache')}",
-            "model.train.epochs=6", "model.train.patience=2"])
+            "model.train.epochs=6", "model.train.patience=2", *overrides])
     torch.set_num_threads(1)
     run_experiment(OmegaConf.to_container(config, resolve=True), run_dir)
     return run_dir
@@ -137,6 +137,21 @@ def test_kg_triples_link_added_items(recommender, tmp_path):
     recommender.add_items(items, kg)
     [result] = recommender.recommend(items=["50"], candidates=["new-sequel"], k=3)
     assert result.explanation == "Star Wars (1977), which you liked: Star Wars (1977) -sequel-> Star Wars: The Sequel"
+
+
+def test_the_models_rerank_orders_the_lists(recommender, monkeypatch, tmp_path):
+    def reverse(scores, width):  # the top `width` by score, worst first
+        top = scores.topk(width, dim=1)
+        ranks = torch.arange(width, dtype=scores.dtype).expand_as(top.values).masked_fill(top.values.isinf(), -torch.inf)
+        return torch.full_like(scores, -torch.inf).scatter(1, top.indices, ranks)
+
+    plain = recommender.recommend("1", k=5, explain=False)
+    monkeypatch.setattr(recommender.model, "rerank", reverse)
+    reranked = recommender.recommend("1", k=5, explain=False)
+    assert [(r.item_id, r.score) for r in reranked] == [(r.item_id, r.score) for r in plain][::-1]
+    recommender.recommend_all(5, tmp_path / "all.tsv")
+    table = list(csv.DictReader(open(tmp_path / "all.tsv", encoding="utf-8"), delimiter="\t"))
+    assert [row["item_id"] for row in table if row["user_id"] == "1"] == [r.item_id for r in reranked]
 
 
 def test_candidates_that_are_all_seen_give_an_empty_list(recommender):

@@ -32,7 +32,9 @@ def parser() -> argparse.ArgumentParser:
     who.add_argument("--all-users", action="store_true", help="top --k of every known user to --out (no explanations)")
     parser.add_argument("--k", type=int, default=10, help="at most this many items (default 10)")
     parser.add_argument("--candidates", type=_ids, help="restrict the pool: ID,ID,... or a file of ids")
-    parser.add_argument("--category", action="append", default=[], help="restrict to a KG category (repeatable)")
+    parser.add_argument("--category", action="append", default=[],
+                        help="restrict to items of a KG category: its label, IRI or IRI's last part, any case "
+                             "(repeatable: items of any of them)")
     parser.add_argument("--add-items", type=Path, help="TSV of items added after training: item_id title text [entity]")
     parser.add_argument("--add-kg", type=Path, help="RDF file (e.g. .nt) with the added items' triples")
     parser.add_argument("--no-explain", action="store_true", help="skip explanations")
@@ -51,6 +53,8 @@ def _check(args: argparse.Namespace, parse: argparse.ArgumentParser) -> None:
         parse.error("--user cannot be combined with --items or --text (they describe a new user)")
     if args.add_kg and not args.add_items:
         parse.error("--add-kg needs --add-items")
+    if args.k < 1:
+        parse.error(f"--k must be at least 1, got {args.k}")
 
 
 def _table(recommendations) -> str:
@@ -67,7 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     parse = parser()
     args = parse.parse_args(argv)
     _check(args, parse)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # force: log to the current stderr even when main runs twice in one process (tests).
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        force=True)
     from kgrec.infer.recommender import Recommender
 
     try:

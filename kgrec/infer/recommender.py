@@ -3,7 +3,8 @@
 `Recommender.load(run_dir)` rebuilds the model of a `kgrec-train` run directory from config.yaml (data,
 model, encoder, text cache) and checkpoint.pt (which carries the calibrated inference knobs). Known users work for every
 model. New users and items added after training are embedded inductively with kgrec's `fold_in` (text
-projection plus propagation over their edges), so they need a kgrec run.
+projection plus propagation over their edges; added items lean on their text, see `embed_items`), so they
+need a kgrec run. Lists follow the model's `rerank` (e.g. tail slots), as in the evaluator.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 
 #: A user's text stands for this many items: those whose own text matches it best.
 TEXT_ANCHORS = 10
+#: An added item's embedding: this share from the fold-in over its KG edges, the rest from its text alone,
+#: and only KG neighbours of at most this degree (None: all). Chosen on a validation hold-out of warm items
+#: by benchmarks/inductive.py: shared hubs (genres, countries) pull added items toward popular ones.
+KG_SHARE = 0.25
+MAX_DEGREE: int | None = 300
 
 
 @dataclass
@@ -39,6 +45,15 @@ class Recommendation:
     title: str
     score: float
     explanation: str
+
+
+@dataclass
+class NewItems:
+    """Items to add after training, read and encoded; `edges` per item: (existing node, relation, item is head)."""
+    ids: list[str]
+    titles: list[str]
+    text: torch.Tensor
+    edges: list[list[tuple[int, str, bool]]]
 
 
 class Recommender:
@@ -59,7 +74,7 @@ class Recommender:
         if self.inductive:
             with torch.no_grad():
                 self._layers = model.layer_embeddings()
-                h = F.normalize(torch.stack(self._layers).mean(0), dim=-1)
+                h = model.node_embeddings()
             self.user_h = h[model.offsets["user"]: model.offsets["user"] + data.num_users]
             self.item_h = h[model.offsets["item"]: model.offsets["item"] + data.num_items]
             self.log_popularity = model.log_popularity
@@ -136,10 +151,17 @@ class Recommender:
         pool = self._pool(candidates, categories)
         pool[exclude] = False
         scores = scores.masked_fill(~torch.from_numpy(pool), float("-inf"))
-        top = torch.topk(scores, min(k, int(pool.sum())))
-        return [Recommendation(self.item_ids[i], self.titles[i], float(s),
+        listed = self._top(scores.unsqueeze(0), k)[0]
+        return [Recommendation(self.item_ids[i], self.titles[i], float(scores[i]),
                                self.explainer.explain(self._node(i), because) if explain else "")
-                for s, i in zip(top.values.tolist(), top.indices.tolist())]
+                for i in listed[listed >= 0].tolist()]
+
+    def _top(self, masked: torch.Tensor, k: int) -> torch.Tensor:
+        """The item indices of each row's list of (at most) k, in the order of the model's `rerank` (e.g. tail
+        slots; most models keep the score order); -1 pads rows that run short."""
+        order = self.model.rerank(masked, k)
+        top = torch.topk(order, min(k, order.shape[1]))
+        return top.indices.masked_fill(top.values == float("-inf"), -1)
 
     def user_scores(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of known users (indices) for the catalogue and any added items."""
@@ -239,7 +261,23 @@ class Recommender:
     def add_items(self, path: str | Path, kg_path: str | Path | None = None) -> list[str]:
         """Add the items of a TSV (`item_id title text [entity]`, with a header) and, optionally, their
         triples from an RDF file; they are embedded from text and KG edges without retraining."""
-        model = self._require_inductive("--add-items")
+        new = self.read_items(path, kg_path)
+        embeddings = self.embed_items(new)
+        first = len(self.item_ids)
+        for k, (item, title, links) in enumerate(zip(new.ids, new.titles, new.edges)):
+            self.item_index[item] = first + k
+            self.explainer.add_item(self._node(first + k), title, links)
+        self.item_ids += new.ids
+        self.titles += new.titles
+        self.item_h = torch.cat([self.item_h, embeddings])
+        # As for unseen catalogue items: the head's penalty, so the knob never floods lists with new items.
+        self.log_popularity = torch.cat([self.log_popularity, self.log_popularity.max().expand(len(new.ids))])
+        log.info("added %d items from %s (%d KG edges)", len(new.ids), path, sum(map(len, new.edges)))
+        return new.ids
+
+    def read_items(self, path: str | Path, kg_path: str | Path | None = None) -> NewItems:
+        """The items of an --add-items TSV (and their --add-kg triples), checked and text-encoded."""
+        self._require_inductive("--add-items")
         table = read_table(path, ["item_id", "title", "text"], ["entity"])
         ids, titles, texts, entities = [], [], [], {}
         for k, line in enumerate(table.lines):
@@ -258,21 +296,25 @@ class Recommender:
         if not ids:
             raise DataError(path, None, "no items")
         edges = self._added_edges(kg_path, entities, len(ids)) if kg_path else [[] for _ in ids]
-        owners = torch.tensor([k for k, links in enumerate(edges) for _ in links], dtype=torch.long)
-        neighbours = torch.tensor([node for links in edges for node, _, _ in links], dtype=torch.long)
+        return NewItems(ids, titles, self._encode(texts), edges)
+
+    def embed_items(self, new: NewItems, kg_share: float = KG_SHARE,
+                    max_degree: int | None = MAX_DEGREE) -> torch.Tensor:
+        """Embeddings of added items: `kg_share` of the fold-in over their KG edges to nodes of degree at most
+        `max_degree`, the rest from their text alone (see benchmarks/results/inductive.md for the choice)."""
+        model = self._require_inductive("--add-items")
+        degree = model.adjacency.crow_indices().diff()
+        links = [(k, node) for k, edges in enumerate(new.edges) for node, _, _ in edges
+                 if max_degree is None or degree[node] <= max_degree]
+        owners = torch.tensor([k for k, _ in links], dtype=torch.long)
+        neighbours = torch.tensor([node for _, node in links], dtype=torch.long)
         with torch.no_grad():
-            embeddings = model.fold_in(model.text_inputs(self._encode(texts)), owners, neighbours, self._layers)
-        first = len(self.item_ids)
-        for k, (item, title, links) in enumerate(zip(ids, titles, edges)):
-            self.item_index[item] = first + k
-            self.explainer.add_item(self._node(first + k), title, links)
-        self.item_ids += ids
-        self.titles += titles
-        self.item_h = torch.cat([self.item_h, embeddings])
-        # As for unseen catalogue items: the head's penalty, so the knob never floods lists with new items.
-        self.log_popularity = torch.cat([self.log_popularity, self.log_popularity.max().expand(len(ids))])
-        log.info("added %d items from %s (%d KG edges)", len(ids), path, len(neighbours))
-        return ids
+            inputs = model.text_inputs(new.text)
+            text_only = F.normalize(inputs, dim=-1)
+            if not links or kg_share == 0:
+                return text_only
+            folded = model.fold_in(inputs, owners, neighbours, self._layers)
+            return F.normalize(kg_share * folded + (1 - kg_share) * text_only, dim=-1)
 
     def _added_edges(self, kg_path, entities: dict[str, int], count: int) -> list[list[tuple[int, str, bool]]]:
         """Per added item: (existing node, relation phrase, item is the head) for each usable triple."""
@@ -311,13 +353,12 @@ class Recommender:
             for row, user in enumerate(batch.tolist()):
                 seen = self._seen_items[self._seen_ptr[user]: self._seen_ptr[user + 1]]
                 batch_scores[row, torch.from_numpy(seen)] = float("-inf")
-            top = torch.topk(batch_scores, min(k, batch_scores.shape[1]))
-            valid = torch.isfinite(top.values)
-            counts = valid.sum(1)
-            users.append(np.repeat(batch.numpy(), counts.numpy()))
-            items.append(top.indices[valid].numpy())
-            ranks.append((torch.arange(top.values.shape[1]).expand_as(valid)[valid] + 1).numpy())
-            scores.append(top.values[valid].numpy())
+            top = self._top(batch_scores, k)
+            valid = top >= 0
+            users.append(np.repeat(batch.numpy(), valid.sum(1).numpy()))
+            items.append(top[valid].numpy())
+            ranks.append((torch.arange(top.shape[1]).expand_as(valid)[valid] + 1).numpy())
+            scores.append(batch_scores.gather(1, top.clamp(min=0))[valid].numpy())
         users, items, ranks, scores = map(np.concatenate, (users, items, ranks, scores))
         _write_table(Path(out), {"user_id": np.asarray(self.data.user_ids, dtype=object)[users],
                                  "item_id": np.asarray(self.item_ids, dtype=object)[items],
