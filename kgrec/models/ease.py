@@ -26,13 +26,18 @@ class EASE(Recommender):
         users = torch.as_tensor(data.train.users, dtype=torch.long)
         items = torch.as_tensor(data.train.items, dtype=torch.long)
         history[users, items] = 1.0  # implicit feedback: a repeated pair is still one positive
-        gram = history.T @ history
+        # An item without train interactions has a Gram row of reg * I, so its weights are all zero: solving for
+        # the seen items alone gives the same B (18k-item catalogues are mostly unseen in train).
+        seen = torch.unique(items)
+        gram = history[:, seen].T @ history[:, seen]
         gram.diagonal().add_(self.reg)
-        inverse = torch.linalg.inv(gram)  # float64: the Gram matrix of a few thousand items is ill-conditioned
-        weights = -inverse / inverse.diagonal()
-        weights.diagonal().zero_()
+        # float64: the Gram matrix of a few thousand items is ill-conditioned; it is positive definite.
+        inverse = torch.cholesky_inverse(torch.linalg.cholesky(gram))
+        block = -inverse / inverse.diagonal()
+        block.diagonal().zero_()
         self.history.copy_(history)
-        self.weights.copy_(weights)
+        self.weights.zero_()
+        self.weights[seen.unsqueeze(1), seen] = block.float()
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.history[users] @ self.weights
