@@ -116,8 +116,14 @@ class KGRec(Recommender):
         # the knob moves exposure between items with evidence and never floods the lists with unseen ones.
         log_popularity = torch.log1p(popularity)
         self.register_buffer("log_popularity", log_popularity.masked_fill(popularity == 0, log_popularity.max()))
-        # Items nobody interacted with in train are unlabelled, not negatives: optionally left out of the softmax.
-        self.register_buffer("unseen", (popularity == 0) & torch.tensor(not unseen_negatives), persistent=False)
+        # The softmax's columns: every item, or (unseen_negatives=False) only those seen in train, because items
+        # nobody interacted with are unlabelled, not negatives. Leaving them out also makes the softmax cheaper.
+        columns = torch.arange(self.num_items) if unseen_negatives else torch.nonzero(popularity > 0).squeeze(1)
+        self.register_buffer("softmax_items", columns, persistent=False)
+        self.register_buffer("softmax_column", torch.full((self.num_items,), -1).index_copy_(
+            0, columns, torch.arange(len(columns))), persistent=False)
+        weight = popularity[columns] + 1  # sampled softmax: negatives by popularity, corrected by log q
+        self.register_buffer("negative_logq", torch.log(weight / weight.sum()), persistent=False)
         self.register_buffer("tail_items", torch.as_tensor(item_groups(data)[1]), persistent=False)
         gate = (~has_text).float()  # nodes without text always need their ID embedding
         if use_id:
@@ -132,7 +138,6 @@ class KGRec(Recommender):
             nn.Linear(text.shape[1], text_hidden), nn.GELU(), nn.Linear(text_hidden, dim)
         ) if use_text else None
         self.sampler = torch.Generator().manual_seed(seed + 1)
-        self.register_buffer("negative_logq", torch.log((popularity + 1) / (popularity + 1).sum()))
         self._cache: Tensor | None = None
         order = np.lexsort((data.train.items, data.train.users))
         self.register_buffer("history_items", torch.as_tensor(data.train.items[order]), persistent=False)
@@ -200,29 +205,29 @@ class KGRec(Recommender):
 
     def loss(self, users: Tensor, items: Tensor) -> Tensor:
         user_h, item_h = self._users_items(self.node_embeddings())
-        query = user_h[users]
+        query = user_h[users] / self.temperature  # scales every logit, at a fraction of dividing them
+        targets = self.softmax_column[items]
         if self.full_softmax:
-            logits = query @ item_h.T / self.temperature
+            logits = query @ item_h[self.softmax_items].T
             if self.mask_history:
-                logits = self._mask_other_positives(logits, users, items)
-            logits = logits.masked_fill(self.unseen, float("-inf"))
-            return F.cross_entropy(logits, items)
-        negatives = torch.multinomial(self.negative_logq.exp(), self.sampled_negatives, replacement=True,
-                                      generator=self.sampler).to(users.device)
-        positive = (query * item_h[items]).sum(-1, keepdim=True) / self.temperature
-        negative = query @ item_h[negatives].T / self.temperature - self.negative_logq[negatives]
-        logits = torch.cat([positive - self.negative_logq[items].unsqueeze(1), negative], dim=1)
+                self._mask_other_positives(logits, users, targets)
+            return F.cross_entropy(logits, targets)
+        negatives = torch.multinomial(self.negative_logq.exp().cpu(), self.sampled_negatives, replacement=True,
+                                      generator=self.sampler).to(users.device)  # the generator lives on the CPU
+        positive = (query * item_h[items]).sum(-1, keepdim=True) - self.negative_logq[targets].unsqueeze(1)
+        negative = query @ item_h[self.softmax_items[negatives]].T - self.negative_logq[negatives]
+        logits = torch.cat([positive, negative], dim=1)
         return F.cross_entropy(logits, torch.zeros(len(users), dtype=torch.long, device=users.device))
 
-    def _mask_other_positives(self, logits: Tensor, users: Tensor, items: Tensor) -> Tensor:
-        """The user's other train items are not negatives: drop them from this row's softmax."""
+    def _mask_other_positives(self, logits: Tensor, users: Tensor, targets: Tensor) -> None:
+        """The user's other train items are not negatives: drop them from this row's softmax (in place)."""
         starts, ends = self.history_ptr[users], self.history_ptr[users + 1]
         counts = ends - starts
         rows = torch.repeat_interleave(torch.arange(len(users), device=users.device), counts)
         within = torch.arange(int(counts.sum()), device=users.device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
-        columns = self.history_items[torch.repeat_interleave(starts, counts) + within]
-        keep = columns != items[rows]
-        return logits.index_put((rows[keep], columns[keep]), torch.tensor(float("-inf"), device=logits.device))
+        columns = self.softmax_column[self.history_items[torch.repeat_interleave(starts, counts) + within]]
+        keep = columns != targets[rows]
+        logits.index_put_((rows[keep], columns[keep]), torch.tensor(float("-inf"), device=logits.device))
 
     def prepare_scoring(self) -> None:
         self._cache = self.node_embeddings()
