@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 import kgrec.cli.train  # noqa: F401  (registers the config resolvers)
 from kgrec.errors import DataError, KgrecError
+from kgrec.evaluate.metrics import evaluate
 from kgrec.infer.recommender import Recommender
 from kgrec.train.experiment import run_experiment
 
@@ -72,7 +73,10 @@ def test_known_user_gets_unseen_items_with_explanations(recommender):
     seen = {data.item_ids[i] for split in ("train", "valid") for i in data.splits[split].items[data.splits[split].users == 0]}
     results = recommender.recommend(user, k=10)
     assert len(results) == 10 and not {r.item_id for r in results} & seen
-    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    # The evaluator's list for this user: same masking, calibrated knobs and the model's rerank (tail slots).
+    evaluated = evaluate(recommender.model.score, data, "test", ks=(10,), rerank=recommender.model.rerank)
+    row = evaluated.users.tolist().index(0)
+    assert [r.item_id for r in results] == [data.item_ids[i] for i in evaluated.top_items[row][:10]]
     titles = set(data.item_titles) | {label for label in data.kg.labels if label}
     for r in results:
         assert r.title == data.item_titles[data.item_ids.index(r.item_id)]
@@ -145,7 +149,9 @@ def test_the_models_rerank_orders_the_lists(recommender, monkeypatch, tmp_path):
         ranks = torch.arange(width, dtype=scores.dtype).expand_as(top.values).masked_fill(top.values.isinf(), -torch.inf)
         return torch.full_like(scores, -torch.inf).scatter(1, top.indices, ranks)
 
+    monkeypatch.setattr(recommender.model, "rerank", lambda scores, width: scores)
     plain = recommender.recommend("1", k=5, explain=False)
+    assert [r.score for r in plain] == sorted((r.score for r in plain), reverse=True)
     monkeypatch.setattr(recommender.model, "rerank", reverse)
     reranked = recommender.recommend("1", k=5, explain=False)
     assert [(r.item_id, r.score) for r in reranked] == [(r.item_id, r.score) for r in plain][::-1]
