@@ -135,3 +135,29 @@ def test_block_stack_must_be_unique():
     model.h = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
     with pytest.raises(KgrecError, match="found 2 stacks of 2"):
         transformer_blocks(model)
+
+
+def test_kgrec_tunes_the_encoder_top_layer_end_to_end_and_restores_it(ml100k_bundle, tmp_path):
+    from kgrec.data.bundle import load_bundle
+    from kgrec.train.experiment import build_model
+    from slices import first_items
+
+    data = first_items(load_bundle(ml100k_bundle), 30)
+    config = {"_target_": "kgrec.models.kgrec.KGRec", "layers": 1, "text_finetune_layers": 1}
+    model = build_model(config, data, {"model": "default"}, str(tmp_path))
+    # Untouched, the tower gives exactly the cached frozen features, node for node.
+    torch.testing.assert_close(model.text_tower(), model.text, atol=1e-5, rtol=0)
+
+    before = {name: value.clone() for name, value in model.text_tower.state_dict().items()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    users, items = torch.as_tensor(data.train.users[:64]), torch.as_tensor(data.train.items[:64])
+    for _ in range(2):
+        optimizer.zero_grad()
+        model.loss(users, items).backward()
+        optimizer.step()
+    assert any(not torch.equal(before[name], value) for name, value in model.text_tower.state_dict().items())
+
+    rebuilt = build_model(config, data, {"model": "default"}, str(tmp_path))
+    rebuilt.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.text_tower(), model.text_tower())

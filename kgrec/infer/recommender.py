@@ -113,12 +113,22 @@ class Recommender:
                              "items it was trained on")
         return self.model
 
-    def _encode(self, texts: list[str]) -> torch.Tensor:
+    def _encode(self, texts: list[str], tuned: bool = False) -> torch.Tensor:
+        """The encoder's vectors of `texts`; `tuned`: as the model's item text input, i.e. through its
+        fine-tuned top layers when it has them (text_finetune_layers > 0)."""
         if self._encoder is None:
             from kgrec.text.encoder import TextEncoder
 
             self._encoder = TextEncoder(**self.config["encoder"])
-        return torch.from_numpy(self._encoder.encode(texts))
+        tower = getattr(self.model, "text_tower", None)
+        if not (tuned and tower is not None):
+            return torch.from_numpy(self._encoder.encode(texts))
+        from kgrec.text.finetune import TunableTextTower
+
+        new = TunableTextTower(self._encoder, texts, len(tower.blocks))
+        new.load_state_dict(tower.state_dict())
+        with torch.no_grad():
+            return new()
 
     # Queries --------------------------------------------------------------------------------------
 
@@ -296,7 +306,7 @@ class Recommender:
         if not ids:
             raise DataError(path, None, "no items")
         edges = self._added_edges(kg_path, entities, len(ids)) if kg_path else [[] for _ in ids]
-        return NewItems(ids, titles, self._encode(texts), edges)
+        return NewItems(ids, titles, self._encode(texts, tuned=True), edges)
 
     def embed_items(self, new: NewItems, kg_share: float = KG_SHARE,
                     max_degree: int | None = MAX_DEGREE) -> torch.Tensor:

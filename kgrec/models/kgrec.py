@@ -41,6 +41,9 @@ from kgrec.graph.adjacency import entry_groups, normalized_adjacency, propagate,
 from kgrec.graph.build import build_graph, graph_summary
 from kgrec.models.base import Recommender
 from kgrec.models.tail_slots import interleave_tail
+from kgrec.text.encoder import TextEncoder
+from kgrec.text.features import node_texts
+from kgrec.text.finetune import TunableTextTower
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,8 @@ class KGRec(Recommender):
         unseen_negatives: bool = False,
         self_weight: float | None = None,
         relation_weights: bool = False,
+        text_finetune_layers: int = 0,
+        text_encoder: TextEncoder | None = None,
         seed: int = 2026,
     ):
         super().__init__(data)
@@ -111,6 +116,13 @@ class KGRec(Recommender):
         # Only nodes with text go through the projection (in ml-100k 5% of the nodes).
         self.register_buffer("text_nodes", has_text.nonzero().squeeze(1))
         self.register_buffer("text", text[has_text], persistent=False)  # rebuilt from the cache on load
+        # Optionally the text of those nodes comes from the encoder's top layers, tuned end to end (for GPUs:
+        # every step replays those layers over every node text).
+        self.text_tower = None
+        if use_text and text_finetune_layers > 0:
+            if text_encoder is None or user_text:
+                raise KgrecError("text_finetune_layers > 0 needs the run's text encoder and user_text=false")
+            self.text_tower = TunableTextTower(text_encoder, self._node_text_list(data), text_finetune_layers)
         popularity = torch.as_tensor(data.item_popularity(), dtype=torch.float32)
         # The knob's penalty: log(1 + n_i) for items seen in train. Unseen items get the head's penalty, so
         # the knob moves exposure between items with evidence and never floods the lists with unseen ones.
@@ -184,6 +196,16 @@ class KGRec(Recommender):
                 continue
             text[start: start + size], has_text[start: start + size] = vectors, mask
         return text, has_text
+
+    def _node_text_list(self, data: Dataset) -> list[str]:
+        """The texts behind `self.text`, in its order (graph order, nodes without text left out)."""
+        texts, ordered = node_texts(data), []
+        for node_type in self.node_types:
+            if node_type in ("item", "interest"):
+                ordered += texts[node_type]
+            elif node_type in ("category", "entity"):
+                ordered += [texts["entity"][entity] for entity in self.graph[node_type].entity.tolist()]
+        return [text for text in ordered if text is not None]
 
     def _add_user_profiles(self, text: Tensor, has_text: Tensor, data: Dataset) -> None:
         """A user's text is the mean text embedding of the items they liked in train."""
@@ -282,7 +304,8 @@ class KGRec(Recommender):
             gate = gate * (torch.rand_like(gate) >= self.id_dropout)
         x = gate * self.id_embedding
         if self.text_projection is not None and len(self.text_nodes):
-            x = x.index_add(0, self.text_nodes, self.text_projection(self.text))
+            text = self.text if self.text_tower is None else self.text_tower()
+            x = x.index_add(0, self.text_nodes, self.text_projection(text))
         layers = [x]
         for _ in range(self.layers):
             if self.relation_logit is None:

@@ -62,6 +62,8 @@ def build_model(model_config: dict[str, Any], data: Dataset, encoder_config: dic
 
         encoder = TextEncoder(**encoder_config)
         extra["text_features"] = node_text_features(data, encoder, EmbeddingCache(cache_dir))
+        if hyperparameters.get("text_finetune_layers", 0) > 0:
+            extra["text_encoder"] = encoder
     return instantiate(hyperparameters, _partial_=True)(data, **extra)
 
 
@@ -106,7 +108,7 @@ def _refuse_unset(config: dict[str, Any], prefix: str = "") -> None:
 
 def check_options(group: str, target: type, options: dict[str, Any], ignored: frozenset[str] = frozenset()) -> None:
     """A misspelt or mistyped option of `group` fails here, before any data is read, not deep inside `target`."""
-    accepted = set(inspect.signature(target).parameters) - {"self", "data", "text_features"}
+    accepted = set(inspect.signature(target).parameters) - {"self", "data", "text_features", "text_encoder"}
     unknown = sorted(set(options) - accepted - ignored)
     if unknown:
         raise KgrecError(f"{group}: unknown option(s) {unknown}; {target.__name__} takes {sorted(accepted)}")
