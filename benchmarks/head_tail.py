@@ -76,7 +76,7 @@ def main() -> None:
         [f"--data {args.data}"] + ([f"--path {args.path}"] if args.path else []) + ["--models", *args.models,
                                                                                     "--out", str(args.out), *args.overrides])
     report = (f"# Head vs tail on {source}/{dataset}\n\nK = 20; test split (cold columns: test_cold, cold items only as "
-              f"candidates; a dash for ID-only models, which score every cold item alike). beta: the popularity knob kgrec chose on valid. Times in seconds on this shared 2-core machine, peak memory of each run's process in MB.\n\n{table}\n\n"
+              f"candidates; a dash for ID-only models, which score every cold item alike). beta, tail_every: the knobs kgrec chose on valid (penalty beta; every m-th list position to a tail item, 0 = off). Times in seconds on this shared 2-core machine, peak memory of each run's process in MB.\n\n{table}\n\n"
               f"![recall@20 by popularity decile](deciles.png)\n\nCommand: `{command}`\n")
     (args.out / "head_tail.md").write_text(report)
     print(report)

@@ -5,7 +5,8 @@ m-th list position to a tail item, m = 20 ... 3) both move exposure from head to
 OUT/popularity_knob.md (valid and test recall / tail recall / coverage per setting, and what the `auto`
 knobs pick on valid) and OUT/popularity_knob.png (test recall@20 against tail recall@20, one curve a knob).
 
-    python benchmarks/popularity_knob.py --path ../shared/datasets/ml-100k/bundle --out benchmarks/results/ml-100k
+    python benchmarks/popularity_knob.py --path ../shared/datasets/ml-100k/bundle --out benchmarks/results/ml-100k \
+        --run benchmarks/results/ml-100k/runs/kgrec      # rank with head_tail.py's kgrec run instead of training
 """
 
 from __future__ import annotations
@@ -34,18 +35,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", required=True, help="a bundle directory")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--run", type=Path, help="a kgrec-train run of kgrec on that bundle (e.g. head_tail.py's "
+                                                 "OUT/runs/kgrec) to rank with, instead of training one")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. model.temperature=0.15")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        config = compose("config", overrides=["data=bundle", f"data.path={Path(args.path).resolve()}", "model=kgrec",
-                                              *args.overrides])
-    config = OmegaConf.to_container(config, resolve=True)
-    seed_everything(config["seed"])
-    data = load_dataset(config["data"])
-    trainer = TrainerConfig(**{**config["trainer"], **config["model"]["train"], "seed": config["seed"]})
-    model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
-    fit(model, data, trainer, config["eval"])  # calibrates the `auto` knobs on valid: remember their choice
+    if args.run:
+        from kgrec.infer import Recommender
+
+        loaded = Recommender.load(args.run)  # with the knobs its training calibrated on valid
+        config, data, model = loaded.config, loaded.data, loaded.model
+    else:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            config = compose("config", overrides=["data=bundle", f"data.path={Path(args.path).resolve()}",
+                                                  "model=kgrec", *args.overrides])
+        config = OmegaConf.to_container(config, resolve=True)
+        seed_everything(config["seed"])
+        data = load_dataset(config["data"])
+        trainer = TrainerConfig(**{**config["trainer"], **config["model"]["train"], "seed": config["seed"]})
+        model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
+        fit(model, data, trainer, config["eval"])  # calibrates the `auto` knobs on valid
     chosen = (model.popularity_penalty, model.tail_every)
 
     settings = [("penalty", beta, 0) for beta in BETAS] + [("tail slots", 0.0, every) for every in EVERY]
@@ -61,7 +70,8 @@ def main() -> None:
                     row[f"{split}_{key}"] = metrics[key]
             rows.append(row)
     columns = list(rows[0])
-    command = "python benchmarks/popularity_knob.py " + " ".join([f"--path {args.path}", f"--out {args.out}", *args.overrides])
+    command = "python benchmarks/popularity_knob.py " + " ".join(
+        [f"--path {args.path}", f"--out {args.out}", *([f"--run {args.run}"] if args.run else []), *args.overrides])
     report = (f"# Popularity knobs on {Path(args.path).parent.name}\n\nkgrec trained once (defaults); each row ranks "
               f"with one knob setting: the penalty score - beta * log(1 + train count), or tail slots (every m-th "
               f"position of the list holds the best tail item not yet listed). `auto` = the defaults' choice on valid: "

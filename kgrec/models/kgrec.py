@@ -10,10 +10,11 @@ so popular items use their ID embedding while tail and cold items (g = 0) rely o
 nodes without text g = 1. Signal then flows through the union of all typed edges (user-item,
 item-interest, user-interest, item-category, KG relations) by LightGCN propagation
 
-    x^(l+1) = D^-1/2 A D^-1/2 x^(l),    h = mean_l x^(l)
+    x^(l+1) = D^-1/2 A D^-1/2 x^(l),    h = w x^(0) + (1 - w) mean_{l>=1} x^(l)
 
 so a tail item borrows from the popular items that share its interests, categories and KG
-neighbours. Scores are cosine similarities over a temperature, s(u, i) = cos(h_u, h_i) / tau, trained
+neighbours, while keeping w = `self_weight` (0.5; LightGCN's plain mean is w = 1/(L+1)) of its own
+input. Scores are cosine similarities over a temperature, s(u, i) = cos(h_u, h_i) / tau, trained
 end to end (MLP, ID embeddings) with a softmax over the catalogue: the full softmax when it fits,
 else a sampled softmax with logQ correction. Two things are not negatives in that softmax: the user's
 other train items (`mask_history`) and items nobody interacted with (`unseen_negatives=False`; pushing
@@ -77,7 +78,7 @@ class KGRec(Recommender):
         mask_history: bool = True,
         user_text: bool = False,
         unseen_negatives: bool = False,
-        self_weight: float | None = None,
+        self_weight: float | None = 0.5,
         relation_weights: bool = False,
         text_finetune_layers: int = 0,
         text_encoder: TextEncoder | None = None,
@@ -218,7 +219,10 @@ class KGRec(Recommender):
 
     def node_embeddings(self) -> Tensor:
         """Propagated, L2-normalised embeddings of every node."""
-        layers = self.layer_embeddings()
+        return self._mix(self.layer_embeddings())
+
+    def _mix(self, layers: list[Tensor]) -> Tensor:
+        """h: the layers' weighted mean (`self_weight` on x^(0)), L2-normalised."""
         return F.normalize(sum(weight * x for weight, x in zip(self.layer_weights, layers)), dim=-1)
 
     def _users_items(self, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -333,7 +337,7 @@ class KGRec(Recommender):
         for layer in range(1, self.layers + 1):
             x = torch.zeros_like(inputs).index_add(0, owners, weight * layers[layer - 1][neighbours])
             own.append(x + echo * own[layer - 2] if layer >= 2 else x)
-        return F.normalize(torch.stack(own).mean(0), dim=-1)
+        return self._mix(own)
 
     def score_embeddings(self, queries: Tensor, items: Tensor, log_popularity: Tensor) -> Tensor:
         """`score` for query and item embeddings from anywhere (folded-in users, added items)."""
