@@ -1,9 +1,12 @@
 """The long-tail model on a real slice of ml-100k: it learns, reaches the tail and ranks cold items."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
+from kgrec.data.dataset import KnowledgeGraph, Tags
 from kgrec.evaluate.metrics import evaluate
 from kgrec.graph.build import build_graph
 from kgrec.models.kgrec import KGRec
@@ -118,3 +121,13 @@ def test_a_rebuilt_model_reads_every_text_from_the_cache(data, tmp_path, caplog)
         build_model(config, data, encoder, str(tmp_path))
     encoded = [record.args[2] for record in caplog.records if "newly encoded" in record.getMessage()]
     assert len(encoded) == 6 and sum(encoded[:3]) > 0 and encoded[3:] == [0, 0, 0]
+
+
+def test_trains_and_ranks_cold_items_without_tags_or_kg(data, tmp_path):
+    # Item text alone: the graph is users and items, the cold items are reached through their text.
+    plain = dataclasses.replace(data, kg=KnowledgeGraph(), tags=Tags())
+    features = node_text_features(plain, TextEncoder(), EmbeddingCache(tmp_path))
+    model = fitted(plain, features)
+    assert set(model.node_types) == {"user", "item"}
+    cold = evaluate(model.score, plain, "test_cold", ks=(5,), n_recs=5).metrics
+    assert cold["recall@5"] > 1.5 * 5 / len(plain.cold_items)
