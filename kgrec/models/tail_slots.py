@@ -3,7 +3,7 @@
 A popularity penalty (score - beta * log(1 + n_i)) shifts every item, so the tail items it lifts into a
 top-20 displace head items from the middle of the list. Reserving positions m, 2m, 3m, ... for tail
 items instead gives up only the weakest head picks: on ml-100k valid (kgrec, K = 20) three slots
-(m = 6) cost 1% of recall@20 and more than doubled tail recall, where the penalty lost 3% for as much.
+(m = 6) cost 2% of recall@20 and doubled tail recall, where the penalty lost 3% for as much.
 
 The list is built greedily, so a shorter list is always the start of a longer one (recall@10 and
 recall@20 judge the same ranking): position p takes, if it is a slot, the best-scored tail item not
