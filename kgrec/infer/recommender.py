@@ -36,7 +36,7 @@ TEXT_ANCHORS = 10
 #: and only KG neighbours of at most this degree (None: all). Chosen on a validation hold-out of warm items
 #: by benchmarks/inductive.py: shared hubs (genres, countries) pull added items toward popular ones.
 KG_SHARE = 0.25
-MAX_DEGREE: int | None = 300
+MAX_DEGREE: int | None = 100
 
 
 @dataclass
