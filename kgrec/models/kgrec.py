@@ -329,6 +329,9 @@ class KGRec(Recommender):
         """Normalised embeddings of new nodes, propagated as if their edges (owners[k] -- neighbours[k], an
         existing node) had been in the graph: each layer sums the neighbours' previous layer, plus what the
         new node itself sent them one layer earlier. `layers` is `layer_embeddings()`."""
+        if self.relation_logit is not None:
+            raise KgrecError("new users and added items are not supported with relation_weights=true: the fold-in "
+                             "does not know which relation a new edge has")
         degree = self.adjacency.crow_indices().diff().float() + 1  # every neighbour gains the new edge
         count = torch.bincount(owners, minlength=len(inputs)).float()
         weight = (count[owners] * degree[neighbours]).rsqrt().unsqueeze(1)
