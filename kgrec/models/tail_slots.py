@@ -29,42 +29,47 @@ def interleave_tail(scores: Tensor, tail: Tensor, every: int, width: int) -> Ten
     slots = width // every if every > 0 else 0
     if slots == 0 or not bool(tail.any()):
         return scores
-    extras = _slot_items(scores, tail, every, width, slots)
+    # Enough of the score order to fill the list after up to `slots` of its items move to slots.
+    main = scores.topk(min(width + slots, scores.shape[1]), dim=1)
+    candidates = scores.masked_fill(~tail, INF).topk(min(width + slots, scores.shape[1]), dim=1)
+    extras = _slot_items(main.indices[:, :width], candidates, every, slots)
     used = extras >= 0
-    main = scores.scatter(1, extras.clamp(min=0), torch.where(used, INF, scores.gather(1, extras.clamp(min=0))))
-    main = main.topk(width, dim=1)
+    moved = (main.indices.unsqueeze(2) == extras.unsqueeze(1)).any(2)
+    order = torch.argsort(moved.to(torch.int8), dim=1, stable=True)[:, :width]  # the rest, in score order
+    main_items, main_values = main.indices.gather(1, order), main.values.gather(1, order)
 
     positions = torch.arange(width, device=scores.device)
     is_slot = ((positions + 1) % every == 0) & (positions // every < used.sum(1, keepdim=True))
     slot_rank = (is_slot.cumsum(1) - 1).clamp(min=0, max=slots - 1)
-    main_rank = ((~is_slot).cumsum(1) - 1).clamp(min=0)
-    listed = torch.where(is_slot, extras.gather(1, slot_rank), main.indices.gather(1, main_rank))
-    usable = is_slot | (main.values.gather(1, main_rank) > INF)
+    main_rank = ((~is_slot).cumsum(1) - 1).clamp(min=0, max=width - 1)
+    listed = torch.where(is_slot, extras.gather(1, slot_rank), main_items.gather(1, main_rank))
+    usable = is_slot | (main_values.gather(1, main_rank) > INF)
     rows = torch.arange(len(scores), device=scores.device).unsqueeze(1).expand(-1, width)
     rank_scores = (width - positions).to(scores.dtype).expand(len(scores), -1)
     # Unusable entries point at masked items: only usable ones are written, and those are all distinct.
     return torch.full_like(scores, INF).index_put_((rows[usable], listed[usable]), rank_scores[usable])
 
 
-def _slot_items(scores: Tensor, tail: Tensor, every: int, width: int, slots: int) -> Tensor:
+def _slot_items(main: Tensor, candidates: torch.return_types.topk, every: int, slots: int) -> Tensor:
     """The item of each slot (-1 where none is left), slot by slot.
 
+    `main` is the top of the score order, `candidates` the best tail items (values -inf where masked).
     Before slot k (1-based) the list holds k * (every - 1) main picks: the best items that are not
     slot items. A tail item is free for slot k if it is not a slot item yet and fewer than that many
     non-slot items score above it; the slot takes the best free one.
     """
-    main = scores.topk(width, dim=1).indices
-    candidates = scores.masked_fill(~tail, INF).topk(min(width + slots, scores.shape[1]), dim=1)
+    width = main.shape[1]
     # Rank of each candidate in the score order (width when below the main top list).
     same = candidates.indices.unsqueeze(2) == main.unsqueeze(1)
-    rank = torch.where(same.any(2), same.int().argmax(2), torch.tensor(width, device=scores.device))
+    rank = torch.where(same.any(2), same.int().argmax(2), torch.tensor(width, device=main.device))
     chosen = torch.zeros_like(candidates.indices, dtype=torch.bool)
-    extras = torch.full((len(scores), slots), -1, dtype=torch.long, device=scores.device)
+    chosen_above = torch.zeros_like(rank)  # slot items that score above each candidate
+    extras = torch.full((len(main), slots), -1, dtype=torch.long, device=main.device)
     for slot in range(slots):
-        chosen_above = (chosen.unsqueeze(1) & (rank.unsqueeze(1) < rank.unsqueeze(2))).sum(2)
         free = ~chosen & (candidates.values > INF) & (rank - chosen_above >= (slot + 1) * (every - 1))
-        first = free.int().argmax(1)
-        found = free.any(1)
-        chosen[found, first[found]] = True
-        extras[found, slot] = candidates.indices[found, first[found]]
+        first = free.int().argmax(1, keepdim=True)
+        found = free.any(1, keepdim=True)
+        chosen.scatter_(1, first, found)
+        chosen_above += found & (rank.gather(1, first) < rank)
+        extras[:, slot: slot + 1] = torch.where(found, candidates.indices.gather(1, first), -1)
     return extras
