@@ -40,6 +40,7 @@ from kgrec.data.popularity import item_groups
 from kgrec.errors import KgrecError
 from kgrec.graph.adjacency import entry_groups, normalized_adjacency, propagate, propagate_weighted
 from kgrec.graph.build import build_graph, graph_summary
+from kgrec.graph.sampling import sample_neighbourhood
 from kgrec.models.base import Recommender
 from kgrec.models.tail_slots import interleave_tail
 from kgrec.text.encoder import TextEncoder
@@ -81,6 +82,7 @@ class KGRec(Recommender):
         self_weight: float | None = 0.5,
         relation_weights: bool = False,
         text_finetune_layers: int = 0,
+        neighbour_fanouts: list[int] | None = None,
         text_encoder: TextEncoder | None = None,
         seed: int = 2026,
     ):
@@ -95,6 +97,15 @@ class KGRec(Recommender):
         self.mask_history = mask_history
         self.full_softmax = data.num_items <= full_softmax_max_items
         self.sampled_negatives = sampled_negatives
+        # Mini-batch steps over sampled neighbourhoods (kgrec.graph.sampling) instead of the whole graph.
+        self.neighbour_fanouts = None if neighbour_fanouts is None else [int(f) for f in neighbour_fanouts]
+        if self.neighbour_fanouts is not None and (len(self.neighbour_fanouts) != layers
+                                                   or min(self.neighbour_fanouts, default=1) < 1):
+            raise KgrecError(f"neighbour_fanouts={list(neighbour_fanouts)} needs one positive fanout per layer "
+                             f"({layers} layers), or null for full-graph steps")
+        if self.neighbour_fanouts is not None and relation_weights:
+            raise KgrecError("neighbour_fanouts and relation_weights=true cannot be combined: sampled steps "
+                             "propagate without relation weights")
         self.graph = build_graph(data, use_kg=use_kg, use_interests=use_interests)
         log.info("graph of %s\n%s", data.name, graph_summary(self.graph))
 
@@ -116,6 +127,8 @@ class KGRec(Recommender):
             self._add_user_profiles(text, has_text, data)
         # Only nodes with text go through the projection (in ml-100k 5% of the nodes).
         self.register_buffer("text_nodes", has_text.nonzero().squeeze(1))
+        self.register_buffer("text_row", torch.full((self.num_nodes,), -1).index_copy_(
+            0, self.text_nodes, torch.arange(len(self.text_nodes))), persistent=False)  # -1: no text
         self.register_buffer("text", text[has_text], persistent=False)  # rebuilt from the cache on load
         # Optionally the text of those nodes comes from the encoder's top layers, tuned end to end (for GPUs:
         # every step replays those layers over every node text).
@@ -230,20 +243,37 @@ class KGRec(Recommender):
         return h[user: user + self.num_users], h[item: item + self.num_items]
 
     def loss(self, users: Tensor, items: Tensor) -> Tensor:
-        user_h, item_h = self._users_items(self.node_embeddings())
-        query = user_h[users] / self.temperature  # scales every logit, at a fraction of dividing them
         targets = self.softmax_column[items]
-        if self.full_softmax:
-            logits = query @ item_h[self.softmax_items].T
+        if self.full_softmax and self.neighbour_fanouts is None:
+            user_h, column_h = self._batch_embeddings(users, self.softmax_items)
+            query = user_h / self.temperature  # scales every logit, at a fraction of dividing them
+            logits = query @ column_h.T
             if self.mask_history:
                 self._mask_other_positives(logits, users, targets)
             return F.cross_entropy(logits, targets)
         negatives = torch.multinomial(self.negative_logq.exp().cpu(), self.sampled_negatives, replacement=True,
                                       generator=self.sampler).to(users.device)  # the generator lives on the CPU
-        positive = (query * item_h[items]).sum(-1, keepdim=True) - self.negative_logq[targets].unsqueeze(1)
-        negative = query @ item_h[self.softmax_items[negatives]].T - self.negative_logq[negatives]
+        user_h, positive_h, negative_h = self._batch_embeddings(users, items, self.softmax_items[negatives])
+        query = user_h / self.temperature
+        positive = (query * positive_h).sum(-1, keepdim=True) - self.negative_logq[targets].unsqueeze(1)
+        negative = query @ negative_h.T - self.negative_logq[negatives]
         logits = torch.cat([positive, negative], dim=1)
         return F.cross_entropy(logits, torch.zeros(len(users), dtype=torch.long, device=users.device))
+
+    def _batch_embeddings(self, users: Tensor, *item_lists: Tensor) -> list[Tensor]:
+        """h of `users` and of each item list: from the whole graph, or (`neighbour_fanouts`) propagated over a
+        neighbourhood sampled around them only, an unbiased estimate of the layers at a cost set by the batch."""
+        if self.neighbour_fanouts is None:
+            user_h, item_h = self._users_items(self.node_embeddings())
+            return [user_h[users]] + [item_h[items] for items in item_lists]
+        lists = [self.offsets["user"] + users] + [self.offsets["item"] + items for items in item_lists]
+        seeds, inverse = torch.unique(torch.cat(lists), return_inverse=True)
+        nodes, products = sample_neighbourhood(self.adjacency, seeds, self.neighbour_fanouts, self.sampler)
+        layers = [self.layer_inputs(nodes)]
+        for product in products:
+            layers.append(product @ layers[-1])
+        h = self._mix([layer[: len(seeds)] for layer in layers])[inverse]
+        return list(h.split([len(part) for part in lists]))
 
     def _mask_other_positives(self, logits: Tensor, users: Tensor, targets: Tensor) -> None:
         """The user's other train items are not negatives: drop them from this row's softmax (in place)."""
@@ -303,14 +333,7 @@ class KGRec(Recommender):
 
     def layer_embeddings(self) -> list[Tensor]:
         """x^(0) .. x^(L) of every node (ID dropout while training): `node_embeddings` is their normalised mean."""
-        gate = self.id_gate
-        if self.training and self.id_dropout > 0:
-            gate = gate * (torch.rand_like(gate) >= self.id_dropout)
-        x = gate * self.id_embedding
-        if self.text_projection is not None and len(self.text_nodes):
-            text = self.text if self.text_tower is None else self.text_tower()
-            x = x.index_add(0, self.text_nodes, self.text_projection(text))
-        layers = [x]
+        layers = [self.layer_inputs()]
         for _ in range(self.layers):
             if self.relation_logit is None:
                 layers.append(propagate(self.adjacency, layers[-1]))
@@ -318,6 +341,30 @@ class KGRec(Recommender):
                 layers.append(propagate_weighted(self.adjacency, self.entry_row, self.entry_relation,
                                                  self.relation_logit.exp(), layers[-1]))
         return layers
+
+    def layer_inputs(self, nodes: Tensor | None = None) -> Tensor:
+        """x^(0) of `nodes` (all nodes when None), with ID dropout while training: full-graph and sampled
+        steps start from here, and only the given nodes' texts go through the projection."""
+        gate, ids = self.id_gate, self.id_embedding
+        if nodes is not None:
+            gate, ids = gate[nodes], ids[nodes]
+        if self.training and self.id_dropout > 0:
+            gate = gate * (torch.rand_like(gate) >= self.id_dropout)
+        x = gate * ids
+        if self.text_projection is None or not len(self.text_nodes):
+            return x
+        if nodes is None:
+            targets, rows = self.text_nodes, None
+        else:
+            targets = (self.text_row[nodes] >= 0).nonzero().squeeze(1)
+            rows = self.text_row[nodes[targets]]
+            if not len(rows):
+                return x
+        if self.text_tower is not None:
+            text = self.text_tower(rows)
+        else:
+            text = self.text if rows is None else self.text[rows]
+        return x.index_add(0, targets, self.text_projection(text))
 
     def text_inputs(self, text: Tensor) -> Tensor:
         """Layer-0 inputs of new nodes described by text-encoder vectors, as a cold item's would be."""
