@@ -75,13 +75,16 @@ def evaluate(
     seen_ptr, seen_items = _user_rows(
         users, np.concatenate([s.users for s in seen]), np.concatenate([s.items for s in seen])
     )
-    pos_ptr, pos_items = _user_rows(users, positives.users, positives.items)
+    # A pair listed twice is one relevant item (the group counts below count pairs).
+    pair_keys = np.unique(positives.users.astype(np.int64) * data.num_items + positives.items)
+    pos_ptr, pos_items = _user_rows(users, pair_keys // data.num_items, pair_keys % data.num_items)
 
     device = torch.device(device)
     width = min(max(n_recs, *ks), int(candidates.sum()))
-    non_candidates = torch.from_numpy(~candidates).to(device)
-    head_tail = _one_hot(np.where(head, 0, np.where(tail, 1, -1)), 2, device)
-    deciles = _one_hot(_decile_labels(data), DECILES, device)
+    non_candidates = torch.from_numpy(~candidates).to(device) if not candidates.all() else None
+    head_tail_labels = torch.from_numpy(np.where(head, 0, np.where(tail, 1, -1))).to(device)
+    decile_labels = torch.from_numpy(_decile_labels(data)).to(device)
+    head_tail, deciles = _one_hot(head_tail_labels, 2), _one_hot(decile_labels, DECILES)
 
     per_user = {(name, k): np.empty(len(users)) for name in USER_METRICS + ("head_recall", "tail_recall") for k in ks}
     decile_per_user = {k: np.empty((len(users), DECILES)) for k in ks}
@@ -93,19 +96,23 @@ def evaluate(
         for start in range(0, len(users), batch_size):
             stop = min(start + batch_size, len(users))
             scores = _scores(score_fn, users[start:stop], data.num_items, device)
-            scores[_row_mask(seen_ptr, seen_items, start, stop, data.num_items, device)] = -math.inf
-            scores[:, non_candidates] = -math.inf
+            scores.index_put_(_row_pairs(seen_ptr, seen_items, start, stop, device),
+                              torch.tensor(-math.inf, dtype=scores.dtype, device=device))
+            if non_candidates is not None:
+                scores.masked_fill_(non_candidates, -math.inf)
             if rerank is not None:
                 scores = rerank(scores, width)
             values, top = torch.topk(scores, width, dim=1)
             eligible = values > -math.inf
-            relevant = _row_mask(pos_ptr, pos_items, start, stop, data.num_items, device)
-            hits = relevant.gather(1, top) & eligible
+            # The positives stay (row, item) pairs; a hit is a listed (row, item) among them.
+            pairs = _row_pairs(pos_ptr, pos_items, start, stop, device)
+            rows = torch.arange(stop - start, device=device).unsqueeze(1)
+            hits = torch.isin(rows * data.num_items + top, pairs[0] * data.num_items + pairs[1]) & eligible
             top_items[start:stop] = torch.where(eligible, top, -1)[:, : top_items.shape[1]].cpu().numpy()
 
-            n_relevant = relevant.sum(1).double()
-            head_tail_relevant = (relevant.float() @ head_tail).double()
-            decile_relevant = (relevant.float() @ deciles).double()
+            n_relevant = torch.bincount(pairs[0], minlength=stop - start).double()
+            head_tail_relevant = _group_counts(pairs, head_tail_labels, 2, stop - start)
+            decile_relevant = _group_counts(pairs, decile_labels, DECILES, stop - start)
             for k in ks:
                 top_k, hits_k = top[:, :k], hits[:, :k].double()
                 for name, value in _user_metrics(hits_k, n_relevant, k).items():
@@ -160,22 +167,33 @@ def _user_rows(users: np.ndarray, pair_users: np.ndarray, pair_items: np.ndarray
     return np.searchsorted(rows[keep][order], np.arange(len(users) + 1)), pair_items[keep][order]
 
 
-def _row_mask(ptr: np.ndarray, items: np.ndarray, start: int, stop: int, num_items: int, device) -> torch.Tensor:
-    """Dense (stop - start, num_items) mask of the CSR rows start..stop."""
+def _row_pairs(ptr: np.ndarray, items: np.ndarray, start: int, stop: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row within the batch, item) of every pair in the CSR rows start..stop."""
     rows = np.repeat(np.arange(stop - start), np.diff(ptr[start : stop + 1]))
-    mask = torch.zeros(stop - start, num_items, dtype=torch.bool, device=device)
-    mask[torch.from_numpy(rows).to(device), torch.from_numpy(items[ptr[start] : ptr[stop]]).to(device)] = True
-    return mask
+    return torch.from_numpy(rows).to(device), torch.from_numpy(items[ptr[start] : ptr[stop]]).to(device)
+
+
+def _group_counts(pairs: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor, n_groups: int,
+                  n_rows: int) -> torch.Tensor:
+    """(n_rows, n_groups) counts of each row's items per group; items labelled -1 belong to no group."""
+    rows, items = pairs
+    group = labels[items]
+    member = group >= 0
+    counts = torch.zeros(n_rows, n_groups, dtype=torch.double, device=labels.device)
+    return counts.index_put_((rows[member], group[member]), torch.ones(int(member.sum()), dtype=torch.double,
+                                                                      device=labels.device), accumulate=True)
 
 
 def _scores(score_fn: ScoreFn, users: np.ndarray, num_items: int, device) -> torch.Tensor:
     scores = score_fn(torch.from_numpy(users).to(device))
     if scores.shape != (len(users), num_items):
         raise KgrecError(f"score_fn returned shape {tuple(scores.shape)}, expected ({len(users)}, {num_items})")
-    if torch.isnan(scores).any():
+    if scores.is_floating_point() and torch.isnan(scores.amax()):  # one reduction: the max of any NaN is NaN
         raise KgrecError("score_fn returned NaN scores")
-    # A copy, so that masking never writes into a model's cached scores.
-    return scores.to(device=device, dtype=scores.dtype if scores.is_floating_point() else torch.float, copy=True)
+    # Masking writes in place: a view (e.g. of a model's cached scores) or a non-float tensor is copied first.
+    fresh = scores._base is None and scores.is_floating_point() and scores.device == torch.device(device)
+    return scores if fresh else scores.to(device=device, dtype=torch.float if not scores.is_floating_point()
+                                          else scores.dtype, copy=True)
 
 
 def _decile_labels(data: Dataset) -> np.ndarray:
@@ -186,11 +204,11 @@ def _decile_labels(data: Dataset) -> np.ndarray:
     return labels
 
 
-def _one_hot(labels: np.ndarray, n_groups: int, device) -> torch.Tensor:
+def _one_hot(labels: torch.Tensor, n_groups: int) -> torch.Tensor:
     """(num_items, n_groups) membership matrix; items labelled -1 belong to no group."""
-    member = labels >= 0
-    one_hot = torch.zeros(len(labels), n_groups, device=device)
-    one_hot[torch.from_numpy(np.flatnonzero(member)).to(device), torch.from_numpy(labels[member]).to(device)] = 1.0
+    member = torch.nonzero(labels >= 0).squeeze(1)
+    one_hot = torch.zeros(len(labels), n_groups, device=labels.device)
+    one_hot[member, labels[member]] = 1.0
     return one_hot
 
 

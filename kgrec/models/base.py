@@ -45,7 +45,8 @@ class Recommender(torch.nn.Module):
         """Called once before a round of `score` calls (e.g. to propagate embeddings once)."""
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        """Scores of shape (len(users), num_items); higher is better. Masking is the evaluator's job."""
+        """Scores of shape (len(users), num_items); higher is better. Masking is the evaluator's job: it
+        writes into the returned tensor, so return a new tensor or a view, never a tensor the model keeps."""
         raise NotImplementedError
 
     def rerank(self, scores: torch.Tensor, width: int) -> torch.Tensor:

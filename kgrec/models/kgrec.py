@@ -290,8 +290,7 @@ class KGRec(Recommender):
 
     def score(self, users: Tensor) -> Tensor:
         user_h, item_h = self._users_items(self._cache if self._cache is not None else self.node_embeddings())
-        scores = user_h[users] @ item_h.T / self.temperature
-        return scores - self._penalty() * self.log_popularity
+        return self.score_embeddings(user_h[users], item_h, self.log_popularity)
 
     def rerank(self, scores: Tensor, width: int) -> Tensor:
         """Tail slots; columns past the catalogue (items added at inference) are new, so never tail."""
@@ -391,7 +390,9 @@ class KGRec(Recommender):
 
     def score_embeddings(self, queries: Tensor, items: Tensor, log_popularity: Tensor) -> Tensor:
         """`score` for query and item embeddings from anywhere (folded-in users, added items)."""
-        return queries @ items.T / self.temperature - self._penalty() * log_popularity
+        scores = (queries / self.temperature) @ items.T  # the scaling on the small side
+        penalty = self._penalty()
+        return scores - penalty * log_popularity if penalty else scores
 
     def _penalty(self) -> float:
         return 0.0 if self.popularity_penalty == "auto" else float(self.popularity_penalty)
