@@ -48,10 +48,10 @@ def main() -> None:
         return (user_h[users] / 0.2) @ item_h.T  # as kgrec scores: the temperature on the small side
 
     rows = []
-    for label, rerank in (("scores only", None), ("with tail slots (every 6th)",
-                                                  lambda scores, width: interleave_tail(scores, tail, 6, width))):
+    for label, top_lists in (("scores only", None), ("with tail slots (every 6th)",
+                                                     lambda scores, width: interleave_tail(scores, tail, 6, width))):
         start = time.perf_counter()
-        result = evaluate(score, data, "test", ks=(10, 20, 50), n_recs=100, batch_size=args.batch_size, rerank=rerank)
+        result = evaluate(score, data, "test", ks=(10, 20, 50), n_recs=100, batch_size=args.batch_size, top_lists=top_lists)
         seconds = time.perf_counter() - start
         users = len(result.users)
         rows.append(f"| {label} | {users:,} | {seconds:.1f} | {users / seconds:,.0f} |")

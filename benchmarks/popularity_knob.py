@@ -65,7 +65,7 @@ def main() -> None:
             row = {"knob": knob, "beta": f"{beta:.2f}", "every": str(every) if every else "off",
                    "auto": "yes" if (beta, every) == chosen else ""}
             for split in ("valid", "test"):
-                metrics = evaluate(model.score, data, split, ks=(20,), n_recs=20, rerank=model.rerank).metrics
+                metrics = evaluate(model.score, data, split, ks=(20,), n_recs=20, top_lists=model.top_lists).metrics
                 for key in ("recall@20", "tail_recall@20", "coverage@20", "tail_share@20"):
                     row[f"{split}_{key}"] = metrics[key]
             rows.append(row)

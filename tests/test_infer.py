@@ -73,8 +73,8 @@ def test_known_user_gets_unseen_items_with_explanations(recommender):
     seen = {data.item_ids[i] for split in ("train", "valid") for i in data.splits[split].items[data.splits[split].users == 0]}
     results = recommender.recommend(user, k=10)
     assert len(results) == 10 and not {r.item_id for r in results} & seen
-    # The evaluator's list for this user: same masking, calibrated knobs and the model's rerank (tail slots).
-    evaluated = evaluate(recommender.model.score, data, "test", ks=(10,), rerank=recommender.model.rerank)
+    # The evaluator's list for this user: same masking, calibrated knobs and the model's lists (tail slots).
+    evaluated = evaluate(recommender.model.score, data, "test", ks=(10,), top_lists=recommender.model.top_lists)
     row = evaluated.users.tolist().index(0)
     assert [r.item_id for r in results] == [data.item_ids[i] for i in evaluated.top_items[row][:10]]
     titles = set(data.item_titles) | {label for label in data.kg.labels if label}
@@ -143,16 +143,15 @@ def test_kg_triples_link_added_items(recommender, tmp_path):
     assert result.explanation == "Star Wars (1977), which you liked: Star Wars (1977) -sequel-> Star Wars: The Sequel"
 
 
-def test_the_models_rerank_orders_the_lists(recommender, monkeypatch, tmp_path):
+def test_the_models_lists_order_the_recommendations(recommender, monkeypatch, tmp_path):
     def reverse(scores, width):  # the top `width` by score, worst first
-        top = scores.topk(width, dim=1)
-        ranks = torch.arange(width, dtype=scores.dtype).expand_as(top.values).masked_fill(top.values.isinf(), -torch.inf)
-        return torch.full_like(scores, -torch.inf).scatter(1, top.indices, ranks)
+        values, items = scores.topk(width, dim=1)
+        return values.flip(1), items.flip(1)
 
-    monkeypatch.setattr(recommender.model, "rerank", lambda scores, width: scores)
+    monkeypatch.setattr(recommender.model, "top_lists", lambda scores, width: tuple(scores.topk(width, dim=1)))
     plain = recommender.recommend("1", k=5, explain=False)
     assert [r.score for r in plain] == sorted((r.score for r in plain), reverse=True)
-    monkeypatch.setattr(recommender.model, "rerank", reverse)
+    monkeypatch.setattr(recommender.model, "top_lists", reverse)
     reranked = recommender.recommend("1", k=5, explain=False)
     assert [(r.item_id, r.score) for r in reranked] == [(r.item_id, r.score) for r in plain][::-1]
     recommender.recommend_all(5, tmp_path / "all.tsv")

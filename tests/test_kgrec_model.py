@@ -95,7 +95,7 @@ def test_cold_items_use_text_and_kg_not_their_untrained_id(data, model):
 
 def test_auto_knobs_stay_within_tolerance_on_valid_and_tail_slots_lift_the_tail(data, model):
     def metrics(split="valid"):
-        return evaluate(model.score, data, split, ks=(20,), n_recs=20, rerank=model.rerank).metrics
+        return evaluate(model.score, data, split, ks=(20,), n_recs=20, top_lists=model.top_lists).metrics
 
     model.popularity_penalty, model.tail_every = 0.0, 0
     plain = metrics()

@@ -8,7 +8,7 @@ INF = float("-inf")
 
 
 def listed(scores, tail, every, width):
-    values, items = interleave_tail(scores, torch.tensor(tail, dtype=torch.bool), every, width).topk(width, dim=1)
+    values, items = interleave_tail(scores, torch.tensor(tail, dtype=torch.bool), every, width)
     return [[item for item, value in zip(row, row_values) if value > INF]
             for row, row_values in zip(items.tolist(), values.tolist())]
 
@@ -32,11 +32,11 @@ def test_spare_slots_go_back_to_the_main_list_and_masked_items_never_appear():
     assert listed(scores, tail, every=3, width=6) == [[0, 1, 2, 3, 4, 5], [1, 2, 9, 3, 4, 5]]
 
 
-def test_no_tail_or_no_slot_keeps_the_scores():
-    scores = torch.tensor([[3.0, 2, 1]])
-    assert torch.equal(interleave_tail(scores, torch.tensor([False, False, False]), 2, 3), scores)
-    assert torch.equal(interleave_tail(scores, torch.tensor([True, True, True]), 0, 3), scores)
-    assert torch.equal(interleave_tail(scores, torch.tensor([True, True, True]), 5, 3), scores)
+def test_no_tail_or_no_slot_lists_by_score():
+    scores = torch.tensor([[1.0, 3, 2]])
+    assert listed(scores, [False, False, False], every=2, width=3) == [[1, 2, 0]]
+    assert listed(scores, [True, True, True], every=0, width=3) == [[1, 2, 0]]
+    assert listed(scores, [True, True, True], every=5, width=3) == [[1, 2, 0]]
 
 
 def test_short_candidate_pools_give_short_lists():

@@ -29,7 +29,7 @@ USER_METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
 DECILES = 10
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
-RerankFn = Callable[[torch.Tensor, int], torch.Tensor]
+ListFn = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -56,12 +56,12 @@ def evaluate(
     n_recs: int = 100,
     batch_size: int = 1024,
     device: str | torch.device = "cpu",
-    rerank: RerankFn | None = None,
+    top_lists: ListFn | None = None,
 ) -> EvalResult:
     """Rank the candidate pool for every user with items in `split` and score the top lists.
 
     `score_fn(users)` returns scores of shape (len(users), data.num_items); higher is better.
-    `rerank(masked_scores, width)`, a model's `rerank`, may reorder each list after masking.
+    `top_lists(masked_scores, width)`, a model's `top_lists`, makes each user's list (default: by score).
     """
     if min(ks) < 1 or n_recs < 1:
         raise ValueError(f"cut-offs and n_recs must be positive, got ks={tuple(ks)}, n_recs={n_recs}")
@@ -100,9 +100,7 @@ def evaluate(
                               torch.tensor(-math.inf, dtype=scores.dtype, device=device))
             if non_candidates is not None:
                 scores.masked_fill_(non_candidates, -math.inf)
-            if rerank is not None:
-                scores = rerank(scores, width)
-            values, top = torch.topk(scores, width, dim=1)
+            values, top = (top_lists or _by_score)(scores, width)
             eligible = values > -math.inf
             # The positives stay (row, item) pairs; a hit is a listed (row, item) among them.
             pairs = _row_pairs(pos_ptr, pos_items, start, stop, device)
@@ -165,6 +163,10 @@ def _user_rows(users: np.ndarray, pair_users: np.ndarray, pair_items: np.ndarray
     keep[keep] = users[rows[keep]] == pair_users[keep]
     order = np.argsort(rows[keep], kind="stable")
     return np.searchsorted(rows[keep][order], np.arange(len(users) + 1)), pair_items[keep][order]
+
+
+def _by_score(scores: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(torch.topk(scores, width, dim=1))
 
 
 def _row_pairs(ptr: np.ndarray, items: np.ndarray, start: int, stop: int, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,7 @@
 model, encoder, text cache) and checkpoint.pt (which carries the calibrated inference knobs). Known users work for every
 model. New users and items added after training are embedded inductively with kgrec's `fold_in` (text
 projection plus propagation over their edges; added items lean on their text, see `embed_items`), so they
-need a kgrec run. Lists follow the model's `rerank` (e.g. tail slots), as in the evaluator.
+need a kgrec run. Lists are the model's `top_lists` (e.g. with tail slots), as in the evaluator.
 """
 
 from __future__ import annotations
@@ -167,11 +167,10 @@ class Recommender:
                 for i in listed[listed >= 0].tolist()]
 
     def _top(self, masked: torch.Tensor, k: int) -> torch.Tensor:
-        """The item indices of each row's list of (at most) k, in the order of the model's `rerank` (e.g. tail
-        slots; most models keep the score order); -1 pads rows that run short."""
-        order = self.model.rerank(masked, k)
-        top = torch.topk(order, min(k, order.shape[1]))
-        return top.indices.masked_fill(top.values == float("-inf"), -1)
+        """The item indices of each row's list of (at most) k, in the order of the model's `top_lists` (e.g.
+        tail slots; most models list by score); -1 pads rows that run short."""
+        values, items = self.model.top_lists(masked, k)
+        return items.masked_fill(values == float("-inf"), -1)
 
     def user_scores(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of known users (indices) for the catalogue and any added items."""

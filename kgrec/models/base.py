@@ -49,7 +49,8 @@ class Recommender(torch.nn.Module):
         writes into the returned tensor, so return a new tensor or a view, never a tensor the model keeps."""
         raise NotImplementedError
 
-    def rerank(self, scores: torch.Tensor, width: int) -> torch.Tensor:
-        """Masked scores (-inf = never recommend) -> scores whose top `width` is the list to show.
-        The evaluator and the inference API call it after masking; most models keep the score order."""
-        return scores
+    def top_lists(self, scores: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masked scores (-inf = never recommend) -> each row's list: (values, item indices), at most `width`
+        wide, best first, values -inf where a row runs short. The evaluator and the inference API call it
+        after masking; most models list by score."""
+        return tuple(scores.topk(min(width, scores.shape[1]), dim=1))

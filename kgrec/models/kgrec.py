@@ -292,7 +292,7 @@ class KGRec(Recommender):
         user_h, item_h = self._users_items(self._cache if self._cache is not None else self.node_embeddings())
         return self.score_embeddings(user_h[users], item_h, self.log_popularity)
 
-    def rerank(self, scores: Tensor, width: int) -> Tensor:
+    def top_lists(self, scores: Tensor, width: int) -> tuple[Tensor, Tensor]:
         """Tail slots; columns past the catalogue (items added at inference) are new, so never tail."""
         every = 0 if self.tail_every == "auto" else int(self.tail_every)
         tail = F.pad(self.tail_items, (0, scores.shape[1] - self.num_items))

@@ -18,17 +18,17 @@ from torch import Tensor
 INF = float("-inf")
 
 
-def interleave_tail(scores: Tensor, tail: Tensor, every: int, width: int) -> Tensor:
-    """Scores whose top `width` is the list with every `every`-th position (1-based) held by a tail item.
+def interleave_tail(scores: Tensor, tail: Tensor, every: int, width: int) -> tuple[Tensor, Tensor]:
+    """Each row's list with every `every`-th position (1-based) held by a tail item: (values, items).
 
     `scores` (users x items) are already masked: -inf items are never listed, and a list runs short
-    rather than use one. `tail` is a boolean mask over items. The result holds the list positions
-    counted down from `width` for the listed items and -inf for every other item.
+    rather than use one. `tail` is a boolean mask over items. The values are the list positions counted
+    down from `width`, -inf where a row runs short (its item index is then meaningless).
     """
     width = min(width, scores.shape[1])
     slots = width // every if every > 0 else 0
     if slots == 0 or not bool(tail.any()):
-        return scores
+        return tuple(scores.topk(width, dim=1))
     # Enough of the score order to fill the list after up to `slots` of its items move to slots.
     main = scores.topk(min(width + slots, scores.shape[1]), dim=1)
     candidates = scores.masked_fill(~tail, INF).topk(min(width + slots, scores.shape[1]), dim=1)
@@ -44,10 +44,8 @@ def interleave_tail(scores: Tensor, tail: Tensor, every: int, width: int) -> Ten
     main_rank = ((~is_slot).cumsum(1) - 1).clamp(min=0, max=width - 1)
     listed = torch.where(is_slot, extras.gather(1, slot_rank), main_items.gather(1, main_rank))
     usable = is_slot | (main_values.gather(1, main_rank) > INF)
-    rows = torch.arange(len(scores), device=scores.device).unsqueeze(1).expand(-1, width)
-    rank_scores = (width - positions).to(scores.dtype).expand(len(scores), -1)
-    # Unusable entries point at masked items: only usable ones are written, and those are all distinct.
-    return torch.full_like(scores, INF).index_put_((rows[usable], listed[usable]), rank_scores[usable])
+    # Usable entries come first in every row (a row only runs short at its end).
+    return torch.where(usable, (width - positions).to(scores.dtype), INF), listed
 
 
 def _slot_items(main: Tensor, candidates: torch.return_types.topk, every: int, slots: int) -> Tensor:

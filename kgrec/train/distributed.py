@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from kgrec.data.dataset import Dataset, Interactions
 from kgrec.errors import KgrecError
 from kgrec.data.popularity import item_groups
-from kgrec.evaluate.metrics import DECILES, USER_METRICS, EvalResult, RerankFn, ScoreFn, _decile_labels, _gini, evaluate
+from kgrec.evaluate.metrics import DECILES, USER_METRICS, EvalResult, ListFn, ScoreFn, _decile_labels, _gini, evaluate
 from kgrec.models.base import Recommender
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -132,15 +132,15 @@ class Processes:
         return box[0]
 
     def evaluate(self, score_fn: ScoreFn, data: Dataset, split: str, ks: Sequence[int], head_share: float,
-                 n_recs: int, batch_size: int, rerank: RerankFn | None = None) -> EvalResult:
+                 n_recs: int, batch_size: int, top_lists: ListFn | None = None) -> EvalResult:
         """`kgrec.evaluate.metrics.evaluate` over all users of `split`, each rank ranking its share of them."""
         if self.world_size == 1:
             return evaluate(score_fn, data, split, ks=ks, head_share=head_share, n_recs=n_recs,
-                            batch_size=batch_size, device=self.device, rerank=rerank)
+                            batch_size=batch_size, device=self.device, top_lists=top_lists)
         # Lists at least max(ks) long, so that the catalogue metrics can be recounted from them.
         mine = evaluate(score_fn, user_shard(data, split, self.rank, self.world_size), split, ks=ks,
                         head_share=head_share, n_recs=max(n_recs, *ks), batch_size=batch_size, device=self.device,
-                        rerank=rerank)
+                        top_lists=top_lists)
         shards: list[EvalResult] = [None] * self.world_size  # type: ignore[list-item]
         dist.all_gather_object(shards, mine)
         return merge_results(data, split, shards, head_share, n_recs)

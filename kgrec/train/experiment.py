@@ -80,7 +80,7 @@ def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: 
     def validate() -> float:
         return processes.evaluate(model.score, data, "valid", ks=eval_config["ks"],
                                   head_share=eval_config["head_share"], n_recs=max(eval_config["ks"]),
-                                  batch_size=eval_config["batch_size"], rerank=model.rerank).metrics[monitor]
+                                  batch_size=eval_config["batch_size"], top_lists=model.top_lists).metrics[monitor]
 
     started = time.perf_counter()
     model.fit(data)
@@ -174,7 +174,7 @@ def _run(config: dict[str, Any], trainer: TrainerConfig, processes: Processes,
         model.prepare_scoring()
         results = {split: processes.evaluate(model.score, data, split, ks=eval_config["ks"],
                                              head_share=eval_config["head_share"], n_recs=eval_config["n_recs"],
-                                             batch_size=eval_config["batch_size"], rerank=model.rerank)
+                                             batch_size=eval_config["batch_size"], top_lists=model.top_lists)
                    for split in EVAL_SPLITS if len(data.splits.get(split, ()))}
     eval_seconds = time.perf_counter() - eval_start
     if processes.is_main:
