@@ -23,3 +23,19 @@ def first_items(data: Dataset, num_items: int) -> Dataset:
     return Dataset(f"{data.name}[:{num_items}]", data.user_ids, data.item_ids[:num_items], data.item_titles[:num_items],
                    data.item_texts[:num_items], {name: keep(split) for name, split in data.splits.items()},
                    data.cold_items[data.cold_items < num_items], kg, tags)
+
+
+def fit_kgrec(data: Dataset, text_features, epochs: int, **options):
+    """kgrec trained on `data` with early stopping on valid recall@20, ready to score."""
+    import torch
+
+    from kgrec.evaluate.metrics import evaluate
+    from kgrec.models.kgrec import KGRec
+    from kgrec.train.loop import TrainerConfig, train
+
+    torch.manual_seed(0)
+    model = KGRec(data, text_features, **options)
+    validate = lambda: evaluate(model.score, data, "valid", ks=(20,), n_recs=20).metrics["recall@20"]
+    train(model, data, TrainerConfig(epochs=epochs, batch_size=4096, lr=5e-3, patience=3), validate)
+    model.prepare_scoring()
+    return model

@@ -2,7 +2,6 @@
 
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 
@@ -14,88 +13,66 @@ from kgrec.models.pop import MostPopular
 from kgrec.text.cache import EmbeddingCache
 from kgrec.text.encoder import TextEncoder
 from kgrec.text.features import node_text_features
-from kgrec.train.loop import TrainerConfig, train
-from slices import first_items
+from slices import fit_kgrec
 
 
 @pytest.fixture(scope="module")
-def data(ml100k_bundle):
-    from kgrec.data.bundle import load_bundle
-
-    return first_items(load_bundle(ml100k_bundle), 500)
+def model(ml100k_500, ml100k_500_text):
+    return fit_kgrec(ml100k_500, ml100k_500_text, 12)
 
 
-@pytest.fixture(scope="module")
-def text_features(data, tmp_path_factory):
-    return node_text_features(data, TextEncoder(), EmbeddingCache(tmp_path_factory.mktemp("cache")))
-
-
-def fitted(data, text_features, **options) -> KGRec:
-    torch.manual_seed(0)
-    model = KGRec(data, text_features, **options)
-    validate = lambda: evaluate(model.score, data, "valid", ks=(20,), n_recs=20).metrics["recall@20"]
-    train(model, data, TrainerConfig(epochs=12, batch_size=4096, lr=5e-3, patience=3), validate)
-    model.prepare_scoring()
-    return model
-
-
-@pytest.fixture(scope="module")
-def model(data, text_features):
-    return fitted(data, text_features)
-
-
-def test_beats_most_popular_overall_and_on_the_tail(data, model):
-    popular = MostPopular(data)
-    popular.fit(data)
-    ours = evaluate(model.score, data, "test", ks=(20,), n_recs=20).metrics
-    baseline = evaluate(popular.score, data, "test", ks=(20,), n_recs=20).metrics
+def test_beats_most_popular_overall_and_on_the_tail(ml100k_500, model):
+    popular = MostPopular(ml100k_500)
+    popular.fit(ml100k_500)
+    ours = evaluate(model.score, ml100k_500, "test", ks=(20,), n_recs=20).metrics
+    baseline = evaluate(popular.score, ml100k_500, "test", ks=(20,), n_recs=20).metrics
     assert ours["recall@20"] > baseline["recall@20"]
     assert ours["tail_recall@20"] > baseline["tail_recall@20"] + 0.02
     assert ours["coverage@20"] > 2 * baseline["coverage@20"]
 
 
-def test_cold_items_get_informative_scores(data, model):
+def test_cold_items_get_informative_scores(ml100k_500, model):
     # Cold items never interact, yet their scores differ between users and rank held-out cold items
     # far better than chance (a random top 5 of the slice's cold items finds 5/|cold| of them).
-    scores = model.score(torch.arange(data.num_users))[:, torch.as_tensor(data.cold_items)]
+    scores = model.score(torch.arange(ml100k_500.num_users))[:, torch.as_tensor(ml100k_500.cold_items)]
     assert scores.std(dim=0).mean() > 0.1
-    cold = evaluate(model.score, data, "test_cold", ks=(5,), n_recs=5).metrics
-    assert cold["recall@5"] > 1.5 * 5 / len(data.cold_items)
+    cold = evaluate(model.score, ml100k_500, "test_cold", ks=(5,), n_recs=5).metrics
+    assert cold["recall@5"] > 1.5 * 5 / len(ml100k_500.cold_items)
 
 
-def test_popularity_knob_trades_head_for_tail(data, model):
-    before = evaluate(model.score, data, "test", ks=(20,), n_recs=20).metrics
+def test_popularity_knob_trades_head_for_tail(ml100k_500, model):
+    before = evaluate(model.score, ml100k_500, "test", ks=(20,), n_recs=20).metrics
     model.popularity_penalty = 1.0
-    after = evaluate(model.score, data, "test", ks=(20,), n_recs=20).metrics
+    after = evaluate(model.score, ml100k_500, "test", ks=(20,), n_recs=20).metrics
     model.popularity_penalty = 0.0
     assert after["tail_share@20"] > before["tail_share@20"]
     assert after["head_recall@20"] <= before["head_recall@20"]
 
 
-def test_ablation_switches_change_graph_and_features(data, text_features):
-    full = KGRec(data, text_features)
-    no_kg = KGRec(data, text_features, use_kg=False)
-    no_interests = KGRec(data, text_features, use_interests=False)
-    no_text = KGRec(data, text_features, use_text=False)
-    no_id = KGRec(data, text_features, use_id=False)
+def test_ablation_switches_change_graph_and_features(ml100k_500, ml100k_500_text):
+    full = KGRec(ml100k_500, ml100k_500_text)
+    no_kg = KGRec(ml100k_500, ml100k_500_text, use_kg=False)
+    no_interests = KGRec(ml100k_500, ml100k_500_text, use_interests=False)
+    no_text = KGRec(ml100k_500, ml100k_500_text, use_text=False)
+    no_id = KGRec(ml100k_500, ml100k_500_text, use_id=False)
     assert {"category", "entity"} & set(full.node_types) and not {"category", "entity"} & set(no_kg.node_types)
     assert no_kg.adjacency._nnz() < full.adjacency._nnz()
-    assert set(no_interests.node_types) == set(build_graph(data, use_interests=False).node_types)
+    assert set(no_interests.node_types) == set(build_graph(ml100k_500, use_interests=False).node_types)
     assert no_text.text_projection is None and len(no_text.text_nodes) == 0
-    items = slice(full.offsets["item"], full.offsets["item"] + data.num_items)
+    items = slice(full.offsets["item"], full.offsets["item"] + ml100k_500.num_items)
     assert no_id.id_gate[items].abs().sum() == 0 and full.id_gate[items].sum() > 0
     # Without text every node needs its ID embedding; cold items then start from an untrained vector.
-    assert torch.all(no_text.id_gate[no_text.offsets["user"]: no_text.offsets["user"] + data.num_users] == 1)
+    assert torch.all(no_text.id_gate[no_text.offsets["user"]: no_text.offsets["user"] + ml100k_500.num_users] == 1)
 
 
-def test_cold_items_use_text_and_kg_not_their_untrained_id(data, model):
-    items = model.offsets["item"] + torch.as_tensor(data.cold_items)
+def test_cold_items_use_text_and_kg_not_their_untrained_id(ml100k_500, model):
+    items = model.offsets["item"] + torch.as_tensor(ml100k_500.cold_items)
     assert torch.all(model.id_gate[items] == 0)
 
 
-def test_auto_knobs_stay_within_tolerance_on_valid_and_tail_slots_lift_the_tail(data, model):
+def test_auto_knobs_stay_within_tolerance_on_valid_and_tail_slots_lift_the_tail(ml100k_500, model):
     def metrics(split="valid"):
-        return evaluate(model.score, data, split, ks=(20,), n_recs=20, top_lists=model.top_lists).metrics
+        return evaluate(model.score, ml100k_500, split, ks=(20,), n_recs=20, top_lists=model.top_lists).metrics
 
     model.popularity_penalty, model.tail_every = 0.0, 0
     plain = metrics()
@@ -111,23 +88,23 @@ def test_auto_knobs_stay_within_tolerance_on_valid_and_tail_slots_lift_the_tail(
     assert slotted["tail_recall@20"] > metrics("test")["tail_recall@20"]
 
 
-def test_a_rebuilt_model_reads_every_text_from_the_cache(data, tmp_path, caplog):
+def test_a_rebuilt_model_reads_every_text_from_the_cache(ml100k_500, tmp_path, caplog):
     from kgrec.train.experiment import build_model
 
     config = {"_target_": "kgrec.models.kgrec.KGRec", "layers": 1}
     encoder = {"model": "default"}
     with caplog.at_level("INFO", logger="kgrec.text.cache"):
-        build_model(config, data, encoder, str(tmp_path))
-        build_model(config, data, encoder, str(tmp_path))
+        build_model(config, ml100k_500, encoder, str(tmp_path))
+        build_model(config, ml100k_500, encoder, str(tmp_path))
     encoded = [record.args[2] for record in caplog.records if "newly encoded" in record.getMessage()]
     assert len(encoded) == 6 and sum(encoded[:3]) > 0 and encoded[3:] == [0, 0, 0]
 
 
-def test_trains_and_ranks_cold_items_without_tags_or_kg(data, tmp_path):
+def test_trains_and_ranks_cold_items_without_tags_or_kg(ml100k_500, tmp_path):
     # Item text alone: the graph is users and items, the cold items are reached through their text.
-    plain = dataclasses.replace(data, kg=KnowledgeGraph(), tags=Tags())
+    plain = dataclasses.replace(ml100k_500, kg=KnowledgeGraph(), tags=Tags())
     features = node_text_features(plain, TextEncoder(), EmbeddingCache(tmp_path))
-    model = fitted(plain, features)
+    model = fit_kgrec(plain, features, 12)
     assert set(model.node_types) == {"user", "item"}
     cold = evaluate(model.score, plain, "test_cold", ks=(5,), n_recs=5).metrics
     assert cold["recall@5"] > 1.5 * 5 / len(plain.cold_items)

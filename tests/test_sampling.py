@@ -11,11 +11,7 @@ from kgrec.graph.adjacency import normalized_adjacency
 from kgrec.graph.sampling import sample_neighbourhood
 from kgrec.models.kgrec import KGRec
 from kgrec.models.pop import MostPopular
-from kgrec.text.cache import EmbeddingCache
-from kgrec.text.encoder import TextEncoder
-from kgrec.text.features import node_text_features
-from kgrec.train.loop import TrainerConfig, train
-from slices import first_items
+from slices import fit_kgrec
 
 
 @pytest.fixture(scope="module")
@@ -83,47 +79,26 @@ def test_repeated_seeds_are_refused(adjacency):
         sample_neighbourhood(adjacency, torch.tensor([1, 1]), [2], torch.Generator())
 
 
-@pytest.fixture(scope="module")
-def data(ml100k_bundle):
-    from kgrec.data.bundle import load_bundle
-
-    return first_items(load_bundle(ml100k_bundle), 500)
-
-
-@pytest.fixture(scope="module")
-def text_features(data, tmp_path_factory):
-    return node_text_features(data, TextEncoder(), EmbeddingCache(tmp_path_factory.mktemp("cache")))
-
-
-def test_fanouts_need_one_per_layer(data, text_features):
+def test_fanouts_need_one_per_layer(ml100k_500, ml100k_500_text):
     with pytest.raises(KgrecError, match="one positive fanout per layer"):
-        KGRec(data, text_features, layers=2, neighbour_fanouts=[10])
+        KGRec(ml100k_500, ml100k_500_text, layers=2, neighbour_fanouts=[10])
 
 
-def test_layer_inputs_of_a_subset_are_those_of_the_whole_graph(data, text_features):
-    model = KGRec(data, text_features).eval()
+def test_layer_inputs_of_a_subset_are_those_of_the_whole_graph(ml100k_500, ml100k_500_text):
+    model = KGRec(ml100k_500, ml100k_500_text).eval()
     nodes = torch.tensor([model.offsets["user"], model.offsets["item"] + 3, model.num_nodes - 1])
     torch.testing.assert_close(model.layer_inputs(nodes), model.layer_inputs()[nodes])
 
 
-def fitted(data, text_features, **options) -> KGRec:
-    torch.manual_seed(0)
-    model = KGRec(data, text_features, **options)
-    validate = lambda: evaluate(model.score, data, "valid", ks=(20,), n_recs=20).metrics["recall@20"]
-    train(model, data, TrainerConfig(epochs=8, batch_size=4096, lr=5e-3, patience=3), validate)
-    model.prepare_scoring()
-    return model
-
-
-def test_mini_batch_training_ranks_like_full_graph_training(data, text_features):
-    full = fitted(data, text_features)
+def test_mini_batch_training_ranks_like_full_graph_training(ml100k_500, ml100k_500_text):
+    full = fit_kgrec(ml100k_500, ml100k_500_text, 8)
     # 512 sampled negatives: the slice's softmax has about 500 columns.
-    mini_batch = fitted(data, text_features, neighbour_fanouts=[10, 10], sampled_negatives=512)
-    popular = MostPopular(data)
-    popular.fit(data)
+    mini_batch = fit_kgrec(ml100k_500, ml100k_500_text, 8, neighbour_fanouts=[10, 10], sampled_negatives=512)
+    popular = MostPopular(ml100k_500)
+    popular.fit(ml100k_500)
     for split in ("valid", "test"):
-        ours, reference = (evaluate(model.score, data, split, ks=(20,), n_recs=20).metrics
+        ours, reference = (evaluate(model.score, ml100k_500, split, ks=(20,), n_recs=20).metrics
                            for model in (mini_batch, full))
         assert ours["recall@20"] >= 0.85 * reference["recall@20"], split
-    baseline = evaluate(popular.score, data, "test", ks=(20,), n_recs=20).metrics
+    baseline = evaluate(popular.score, ml100k_500, "test", ks=(20,), n_recs=20).metrics
     assert ours["tail_recall@20"] > baseline["tail_recall@20"] + 0.02
