@@ -74,7 +74,7 @@ class Recommender:
         if self.inductive:
             with torch.no_grad():
                 self._layers = model.layer_embeddings()
-                h = model.node_embeddings()
+                h = model.mix_layers(self._layers)
             self.user_h = h[model.offsets["user"]: model.offsets["user"] + data.num_users]
             self.item_h = h[model.offsets["item"]: model.offsets["item"] + data.num_items]
             self.log_popularity = model.log_popularity

@@ -113,12 +113,12 @@ class KGRec(Recommender):
         sizes = [self.graph[t].num_nodes for t in self.node_types]
         self.offsets = dict(zip(self.node_types, np.cumsum([0] + sizes[:-1]).tolist()))
         self.num_nodes = int(sum(sizes))
-        self.adjacency, relations, self.relation_types = self._union_adjacency()
+        self.adjacency, relations, num_relations = self._union_adjacency()
         if relation_weights:
             self.register_buffer("entry_relation", relations, persistent=False)
             self.register_buffer("entry_row", torch.repeat_interleave(
                 torch.arange(self.num_nodes), self.adjacency.crow_indices().diff()), persistent=False)
-            self.relation_logit = nn.Parameter(torch.zeros(len(self.relation_types)))
+            self.relation_logit = nn.Parameter(torch.zeros(num_relations))
         else:
             self.relation_logit = None
 
@@ -171,9 +171,9 @@ class KGRec(Recommender):
         self.register_buffer("history_ptr", torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]),
                              persistent=False)
 
-    def _union_adjacency(self) -> tuple[Tensor, Tensor, list[tuple[str, str, str]]]:
+    def _union_adjacency(self) -> tuple[Tensor, Tensor, int]:
         """One normalised adjacency over all edge types (each undirected node pair counts once), the edge
-        type of each of its entries (the first type naming that pair), and the edge types."""
+        type of each of its entries (the first type naming that pair), and the number of edge types."""
         rows, cols, kinds = [], [], []
         edge_types = [edge_type for edge_type in self.graph.edge_types if not edge_type[1].startswith("rev_")]
         for kind, (source, relation, target) in enumerate(edge_types):  # normalized_adjacency adds reverses
@@ -185,12 +185,7 @@ class KGRec(Recommender):
         pairs, inverse = torch.unique(pairs, dim=1, return_inverse=True)  # inverse KG relations are one edge
         kinds = torch.full((pairs.shape[1],), len(edge_types)).scatter_reduce(0, inverse, kinds, "amin")
         adjacency = normalized_adjacency(pairs[0].numpy(), pairs[1].numpy(), self.num_nodes)
-        return adjacency, entry_groups(adjacency, pairs[0], pairs[1], kinds), edge_types
-
-    def relation_weights(self) -> dict[str, float]:
-        """The learned weight of every edge type (1 everywhere without `relation_weights`)."""
-        weights = torch.ones(len(self.relation_types)) if self.relation_logit is None else self.relation_logit.exp()
-        return {f"{s}-[{r}]->{t}": float(w) for (s, r, t), w in zip(self.relation_types, weights)}
+        return adjacency, entry_groups(adjacency, pairs[0], pairs[1], kinds), len(edge_types)
 
     def _node_text(self, text_features: TextFeatures, use_text: bool) -> tuple[Tensor, Tensor]:
         """Text embeddings of all nodes in graph order, and which nodes have any."""
@@ -232,10 +227,10 @@ class KGRec(Recommender):
 
     def node_embeddings(self) -> Tensor:
         """Propagated, L2-normalised embeddings of every node."""
-        return self._mix(self.layer_embeddings())
+        return self.mix_layers(self.layer_embeddings())
 
-    def _mix(self, layers: list[Tensor]) -> Tensor:
-        """h: the layers' weighted mean (`self_weight` on x^(0)), L2-normalised."""
+    def mix_layers(self, layers: list[Tensor]) -> Tensor:
+        """h from x^(0) .. x^(L): their weighted mean (`self_weight` on x^(0)), L2-normalised."""
         return F.normalize(sum(weight * x for weight, x in zip(self.layer_weights, layers)), dim=-1)
 
     def _users_items(self, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -272,7 +267,7 @@ class KGRec(Recommender):
         layers = [self.layer_inputs(nodes)]
         for product in products:
             layers.append(product @ layers[-1])
-        h = self._mix([layer[: len(seeds)] for layer in layers])[inverse]
+        h = self.mix_layers([layer[: len(seeds)] for layer in layers])[inverse]
         return list(h.split([len(part) for part in lists]))
 
     def _mask_other_positives(self, logits: Tensor, users: Tensor, targets: Tensor) -> None:
@@ -386,7 +381,7 @@ class KGRec(Recommender):
         for layer in range(1, self.layers + 1):
             x = torch.zeros_like(inputs).index_add(0, owners, weight * layers[layer - 1][neighbours])
             own.append(x + echo * own[layer - 2] if layer >= 2 else x)
-        return self._mix(own)
+        return self.mix_layers(own)
 
     def score_embeddings(self, queries: Tensor, items: Tensor, log_popularity: Tensor) -> Tensor:
         """`score` for query and item embeddings from anywhere (folded-in users, added items)."""
