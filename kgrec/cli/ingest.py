@@ -13,19 +13,14 @@ import sys
 from pathlib import Path
 
 from kgrec.data.problems import ON_ERROR_CHOICES, Problems
+from kgrec.cli import print_report
 from kgrec.errors import KgrecError
 
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and "pandas" not in sys.modules:  # the console script: this process is ours alone
         sys.meta_path.insert(0, _NoPandas())
-    args = _parser().parse_args(argv)
-    try:
-        print(ingest(args))
-    except KgrecError as error:
-        print(f"kgrec-ingest: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return print_report("kgrec-ingest", ingest, _parser().parse_args(argv))
 
 
 def ingest(args: argparse.Namespace) -> str:

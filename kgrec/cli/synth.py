@@ -11,6 +11,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from kgrec.cli import print_report
 from kgrec.errors import KgrecError
 
 BUNDLE_FILES = ("train.tsv", "valid.tsv", "test.tsv", "test_cold.tsv", "cold_items.txt", "items.tsv", "kg.nt",
@@ -36,13 +37,7 @@ HELP = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        print(synth(args))
-    except KgrecError as error:
-        print(f"kgrec-synth: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return print_report("kgrec-synth", synth, _parser().parse_args(argv))
 
 
 def synth(args: argparse.Namespace) -> str:
