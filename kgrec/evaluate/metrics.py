@@ -39,12 +39,17 @@ class EvalResult:
     `top_items[r]` is the ranking of user `users[r]`, best first; it is padded with -1 where the user has
     fewer eligible items than the list is wide. `decile_recall[k][d]` is recall@k on the items of
     popularity decile d + 1 (decile 1 = most popular), NaN where no user has a split item there.
+    The metrics are `summarise`d from per-user values (row r: user `users[r]`; NaN where undefined) and
+    per-item top-k counts, so results for disjoint sets of users can be merged exactly.
     """
 
     metrics: dict[str, float]
     users: np.ndarray
     top_items: np.ndarray
     decile_recall: dict[int, list[float]]
+    per_user: dict[tuple[str, int], np.ndarray]
+    decile_per_user: dict[int, np.ndarray]
+    item_counts: dict[int, np.ndarray]
 
 
 def evaluate(
@@ -122,25 +127,32 @@ def evaluate(
                 counts[k] += torch.bincount(top_k[eligible[:, :k]], minlength=data.num_items)
             progress.update(stop - start)
     progress.close()
+    item_counts = {k: counts[k].cpu().numpy() for k in ks}
+    metrics, decile_recall = summarise(split, per_user, decile_per_user, item_counts, head, candidates)
+    return EvalResult(metrics, users, top_items, decile_recall, per_user, decile_per_user, item_counts)
 
+
+def summarise(split: str, per_user: dict[tuple[str, int], np.ndarray], decile_per_user: dict[int, np.ndarray],
+              item_counts: dict[int, np.ndarray], head: np.ndarray,
+              candidates: np.ndarray) -> tuple[dict[str, float], dict[int, list[float]]]:
+    """The split's metrics and per-decile recall from per-user values and per-item top-k counts."""
     # Every cold item is non-head, so head/tail metrics would say nothing on the cold split.
     head_tail_apply = split != "test_cold"
     metrics = {}
-    for k in ks:
+    for k, counts in item_counts.items():
         for name in USER_METRICS:
             metrics[f"{name}@{k}"] = float(per_user[name, k].mean())
         if head_tail_apply:
             metrics[f"head_recall@{k}"] = _mean_defined(per_user["head_recall", k])
             metrics[f"tail_recall@{k}"] = _mean_defined(per_user["tail_recall", k])
-        item_counts = counts[k].cpu().numpy()
-        metrics[f"coverage@{k}"] = float(np.mean(item_counts[candidates] > 0))
+        metrics[f"coverage@{k}"] = float(np.mean(counts[candidates] > 0))
         if head_tail_apply:
-            filled = item_counts.sum()
-            metrics[f"tail_share@{k}"] = float(item_counts[~head].sum() / filled) if filled else math.nan
-        metrics[f"gini@{k}"] = _gini(item_counts[candidates])
-    metrics["users"] = float(len(users))
-    decile_recall = {k: [_mean_defined(decile_per_user[k][:, d]) for d in range(DECILES)] for k in ks}
-    return EvalResult(metrics, users, top_items, decile_recall)
+            filled = counts.sum()
+            metrics[f"tail_share@{k}"] = float(counts[~head].sum() / filled) if filled else math.nan
+        metrics[f"gini@{k}"] = _gini(counts[candidates])
+    metrics["users"] = float(len(next(iter(decile_per_user.values()))))
+    decile_recall = {k: [_mean_defined(values[:, d]) for d in range(DECILES)] for k, values in decile_per_user.items()}
+    return metrics, decile_recall
 
 
 def _split(data: Dataset, split: str) -> Interactions:

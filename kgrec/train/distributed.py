@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from kgrec.data.dataset import Dataset, Interactions
 from kgrec.errors import KgrecError
 from kgrec.data.popularity import item_groups
-from kgrec.evaluate.metrics import DECILES, USER_METRICS, EvalResult, ListFn, ScoreFn, _decile_labels, _gini, evaluate
+from kgrec.evaluate.metrics import EvalResult, ListFn, ScoreFn, evaluate, summarise
 from kgrec.models.base import Recommender
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -137,9 +137,8 @@ class Processes:
         if self.world_size == 1:
             return evaluate(score_fn, data, split, ks=ks, head_share=head_share, n_recs=n_recs,
                             batch_size=batch_size, device=self.device, top_lists=top_lists)
-        # Lists at least max(ks) long, so that the catalogue metrics can be recounted from them.
         mine = evaluate(score_fn, user_shard(data, split, self.rank, self.world_size), split, ks=ks,
-                        head_share=head_share, n_recs=max(n_recs, *ks), batch_size=batch_size, device=self.device,
+                        head_share=head_share, n_recs=n_recs, batch_size=batch_size, device=self.device,
                         top_lists=top_lists)
         shards: list[EvalResult] = [None] * self.world_size  # type: ignore[list-item]
         dist.all_gather_object(shards, mine)
@@ -195,49 +194,19 @@ def user_shard(data: Dataset, split: str, rank: int, world_size: int) -> Dataset
 
 def merge_results(data: Dataset, split: str, shards: Sequence[EvalResult], head_share: float,
                   n_recs: int) -> EvalResult:
-    """The result `evaluate` returns for the whole `split`, from those of disjoint user shards (each with
-    lists at least max(ks) long): user averages are pooled by how many users each is defined for, and
-    the catalogue metrics (coverage, tail share, Gini) are recounted from the gathered lists."""
+    """The result `evaluate` returns for the whole `split`, from those of disjoint user shards: their per-user
+    values are put back in user order and their per-item counts added up, then summarised as `evaluate` does."""
     users = np.concatenate([shard.users for shard in shards])
     order = np.argsort(users)
-    top_items = np.concatenate([shard.top_items for shard in shards])[order]
-    head, tail, cold = item_groups(data, head_share)
+
+    def joined(arrays: Sequence[np.ndarray]) -> np.ndarray:
+        return np.concatenate(arrays)[order]
+
+    per_user = {key: joined([shard.per_user[key] for shard in shards]) for key in shards[0].per_user}
+    decile_per_user = {k: joined([shard.decile_per_user[k] for shard in shards]) for k in shards[0].decile_per_user}
+    item_counts = {k: sum(shard.item_counts[k] for shard in shards) for k in shards[0].item_counts}
+    head, _, cold = item_groups(data, head_share)
     candidates = cold if split == "test_cold" else np.ones(data.num_items, dtype=bool)
-    pairs = data.splits[split]
-
-    def defined_for(group: np.ndarray) -> list[int]:
-        """Per shard, its users with a `split` item in `group` (those for whom a group recall exists)."""
-        in_group = group[pairs.items]
-        return [len(np.intersect1d(shard.users, pairs.users[in_group])) for shard in shards]
-
-    everyone = [len(shard.users) for shard in shards]
-    weights = {"head_recall": defined_for(head), "tail_recall": defined_for(tail)}
-    metrics = {}
-    for key in shards[0].metrics:
-        name, _, cut = key.partition("@")
-        if name == "users":
-            metrics[key] = float(len(users))
-            continue
-        ranked = top_items[:, : int(cut)]
-        counts = np.bincount(ranked[ranked >= 0], minlength=data.num_items)
-        if name in USER_METRICS or name in weights:
-            metrics[key] = _pooled([shard.metrics[key] for shard in shards], weights.get(name, everyone))
-        elif name == "coverage":
-            metrics[key] = float(np.mean(counts[candidates] > 0))
-        elif name == "tail_share":
-            metrics[key] = float(counts[~head].sum() / counts.sum()) if counts.sum() else math.nan
-        elif name == "gini":
-            metrics[key] = _gini(counts[candidates])
-        else:
-            raise KgrecError(f"cannot merge metric {key!r} across processes")  # a metric added to the evaluator
-    deciles = _decile_labels(data)
-    decile_weights = [defined_for(deciles == decile) for decile in range(DECILES)]
-    decile_recall = {k: [_pooled([shard.decile_recall[k][decile] for shard in shards], decile_weights[decile])
-                         for decile in range(DECILES)] for k in shards[0].decile_recall}
-    return EvalResult(metrics, users[order], top_items[:, :n_recs], decile_recall)
-
-
-def _pooled(means: list[float], counts: list[int]) -> float:
-    """The mean over all members of groups with these means and sizes (NaN when all are empty)."""
-    total = sum(counts)
-    return float(sum(mean * count for mean, count in zip(means, counts) if count) / total) if total else math.nan
+    metrics, decile_recall = summarise(split, per_user, decile_per_user, item_counts, head, candidates)
+    top_items = joined([shard.top_items for shard in shards])[:, :n_recs]
+    return EvalResult(metrics, users[order], top_items, decile_recall, per_user, decile_per_user, item_counts)
