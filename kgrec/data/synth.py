@@ -245,13 +245,33 @@ def _catalogue(config: SynthConfig, rng: np.random.Generator) -> _Catalogue:
     return _Catalogue(main, np.where(has_second, other, -1), weight)
 
 
-class _ItemSampler:
-    """Items in proportion to their weight, over the catalogue or within one topic.
-
-    Inverse CDF over the topic memberships (a two-topic item splits its weight between its topics),
-    with a guide table (Chen 1974): a draw starts at its bucket's first membership and steps on, one
-    or two steps on average, where a binary search costs a cache miss per level on big catalogues.
+class _InverseCdf:
+    """Inverse CDF sampling with a guide table (Chen 1974): a draw starts at its bucket's first candidate
+    and steps on, one or two steps on average, where a binary search costs a cache miss per level on
+    big tables. Returns what `upper.searchsorted(targets, side="right")` would (clamped to the last index).
     """
+
+    def __init__(self, upper: np.ndarray):
+        self.upper, self.buckets = upper, 2 * len(upper)
+        edges = np.arange(self.buckets) * (upper[-1] / self.buckets)
+        # A hair below the bucket's edge: a target that rounds into the bucket never starts past its answer.
+        self.guide = np.searchsorted(upper, edges * (1 - 1e-12), side="right")
+
+    def position(self, targets: np.ndarray) -> np.ndarray:
+        """The first index whose upper bound exceeds each target."""
+        last = len(self.upper) - 1
+        bucket = np.minimum((targets * (self.buckets / self.upper[-1])).astype(np.int64), self.buckets - 1)
+        position = np.minimum(self.guide[bucket], last)
+        pending = np.flatnonzero(self.upper[position] <= targets)
+        while len(pending):
+            position[pending] = np.minimum(position[pending] + 1, last)
+            pending = pending[(self.upper[position[pending]] <= targets[pending]) & (position[pending] < last)]
+        return position
+
+
+class _ItemSampler:
+    """Items in proportion to their weight, over the catalogue or within one topic: inverse CDF over the
+    topic memberships (a two-topic item splits its weight between its topics)."""
 
     def __init__(self, catalogue: _Catalogue, topics: int):
         has_second = catalogue.second >= 0
@@ -265,27 +285,14 @@ class _ItemSampler:
         self.starts = self.ends - np.bincount(topic_of, minlength=topics)
         bounds = np.r_[0.0, self.upper]
         self.mass_before, self.mass = bounds[self.starts], bounds[self.ends] - bounds[self.starts]
-        self.buckets = 2 * len(self.upper)
-        self.guide = np.searchsorted(self.upper, np.arange(self.buckets) * (self.upper[-1] / self.buckets),
-                                     side="right")
+        self.inverse = _InverseCdf(self.upper)
 
     def popular(self, size: int, rng: np.random.Generator) -> np.ndarray:
-        return self.items[self._position(rng.random(size) * self.upper[-1])]
+        return self.items[self.inverse.position(rng.random(size) * self.upper[-1])]
 
     def in_topics(self, topics: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        position = self._position(self.mass_before[topics] + rng.random(len(topics)) * self.mass[topics])
+        position = self.inverse.position(self.mass_before[topics] + rng.random(len(topics)) * self.mass[topics])
         return self.items[np.clip(position, self.starts[topics], self.ends[topics] - 1)]  # rounding at the edges
-
-    def _position(self, targets: np.ndarray) -> np.ndarray:
-        """The first membership whose upper bound exceeds each target."""
-        last = len(self.upper) - 1
-        bucket = np.minimum((targets * (self.buckets / self.upper[-1])).astype(np.int64), self.buckets - 1)
-        position = np.minimum(self.guide[bucket], last)
-        pending = np.flatnonzero(self.upper[position] <= targets)
-        while len(pending):
-            position[pending] = np.minimum(position[pending] + 1, last)
-            pending = pending[(self.upper[position[pending]] <= targets[pending]) & (position[pending] < last)]
-        return position
 
 
 def _interests(config: SynthConfig, sampler: _ItemSampler,
@@ -314,21 +321,25 @@ def _interactions(config: SynthConfig, sampler: _ItemSampler, interests: np.ndar
     activity /= activity.sum()
     extra = rng.multinomial(config.interactions - config.users, activity)
     users = np.repeat(np.arange(config.users), 1 + extra)  # everyone has at least one interaction
+    cdf = np.cumsum(activity)
+    by_activity = _InverseCdf(cdf / cdf[-1])  # the CDF that rng.choice(p=activity) searches
     pairs = np.zeros(0, dtype=np.int64)
     for _ in range(MAX_DRAW_ROUNDS):
         items = np.empty(len(users), dtype=np.int64)
         popular = rng.random(len(users)) < config.popularity_mix
         items[popular] = sampler.popular(int(popular.sum()), rng)
         items[~popular] = sampler.in_topics(_pick_interest(users[~popular], interests, interest_weights, rng), rng)
-        merged = _distinct(np.concatenate([pairs, users * config.items + items]))
+        merged, new = _merge(pairs, users * config.items + items)
         surplus = len(merged) - config.interactions
         if surplus >= 0:
-            merged = np.delete(merged, rng.choice(_new(merged, pairs), size=surplus, replace=False))
+            merged = np.delete(merged, rng.choice(new, size=surplus, replace=False))
             return np.divmod(merged, config.items)
-        gained_per_draw = max((len(merged) - len(pairs)) / len(users), 0.01)
+        gained_per_draw = max(len(new) / len(users), 0.01)
         pairs = merged
         draws = min(int(-surplus / gained_per_draw * 1.1) + 16, 10 * config.interactions)
-        users = np.sort(rng.choice(config.users, size=draws, p=activity))
+        # np.sort(rng.choice(config.users, size=draws, p=activity)), without a binary search per draw and a sort
+        drawn = by_activity.position(rng.random(draws))
+        users = np.repeat(np.arange(config.users), np.bincount(drawn, minlength=config.users))
     raise KgrecError(f"could not draw {config.interactions} distinct (user, item) pairs in {MAX_DRAW_ROUNDS} rounds: "
                      "popularity is too concentrated for this density (lower --popularity-exponent or "
                      "--interactions, or raise --users or --items)")
@@ -340,10 +351,15 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return values[np.r_[True, values[1:] != values[:-1]]]
 
 
-def _new(merged: np.ndarray, old: np.ndarray) -> np.ndarray:
-    """Positions in sorted `merged` of the values that sorted `old` lacks."""
-    position = np.minimum(np.searchsorted(old, merged), max(len(old) - 1, 0))
-    return np.flatnonzero(old[position] != merged) if len(old) else np.arange(len(merged))
+def _merge(old: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct union of sorted distinct `old` and `values`, and the positions in it of the values
+    `old` lacks: the new values are sorted and inserted, the old ones never sorted again."""
+    new = _distinct(values)
+    at = np.searchsorted(old, new)
+    if len(old):
+        unseen = old[np.minimum(at, len(old) - 1)] != new
+        new, at = new[unseen], at[unseen]
+    return np.insert(old, at, new), at + np.arange(len(new))
 
 
 def _pick_interest(users: np.ndarray, interests: np.ndarray, interest_weights: np.ndarray,
