@@ -131,7 +131,7 @@ ITEMS_PER_ENTITY = {CREATOR: 3.0, PUBLISHER: 10.0}
 ON_TOPIC_ENTITY = 0.85  # a creator or publisher mostly works in one topic
 TIME_START, TIME_SPAN = 1_600_000_000, 3 * 365 * 24 * 3600
 MAX_DRAW_ROUNDS = 20
-CHUNK_ROWS = 1 << 18  # lines formatted at a time: bounds the memory of writing
+CHUNK_ROWS = 1 << 13  # lines formatted at a time: a chunk's byte matrix stays in cache (3x faster than 1 << 18)
 PAD = 0xFF  # never a byte of UTF-8 text
 
 
@@ -511,9 +511,13 @@ def _write(path: Path, *sections: tuple) -> int:
     return lines
 
 
-def _format(parts: list, rows: int) -> np.ndarray:
+def _format(parts: list, rows: int) -> bytes | np.ndarray:
     """The bytes of `rows` lines: every part fills a fixed-width block of a byte matrix (numbers and words
-    padded with PAD), and the padding is cut out row-major."""
+    padded with PAD), and the padding is cut out row-major.
+
+    The cut costs a boolean mask per run of kept bytes, and bytes.replace per PAD byte (it jumps from one
+    to the next with memchr): the latter is twice as fast where PAD is rare (numbers), half as fast where
+    it abounds (word columns)."""
     blocks = []
     for part in parts:
         if isinstance(part, str):
@@ -524,7 +528,10 @@ def _format(parts: list, rows: int) -> np.ndarray:
             blocks.append(_digits(part))
     blocks.append(np.full((rows, 1), ord("\n"), dtype=np.uint8))
     matrix = np.hstack(blocks)
-    return matrix[matrix != PAD]
+    keep = matrix != PAD
+    if np.count_nonzero(keep) > 0.9 * keep.size:
+        return matrix.tobytes().replace(bytes([PAD]), b"")
+    return matrix[keep]
 
 
 def _digits(values: np.ndarray) -> np.ndarray:
