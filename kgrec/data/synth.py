@@ -355,11 +355,16 @@ def _merge(old: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     """The sorted distinct union of sorted distinct `old` and `values`, and the positions in it of the values
     `old` lacks: the new values are sorted and inserted, the old ones never sorted again."""
     new = _distinct(values)
+    if not len(old):
+        return new, np.arange(len(new))
     at = np.searchsorted(old, new)
-    if len(old):
-        unseen = old[np.minimum(at, len(old) - 1)] != new
-        new, at = new[unseen], at[unseen]
-    return np.insert(old, at, new), at + np.arange(len(new))
+    unseen = old[np.minimum(at, len(old) - 1)] != new
+    new, at = new[unseen], at[unseen]
+    positions = at + np.arange(len(new))
+    merged, is_old = np.empty(len(old) + len(new), dtype=new.dtype), np.ones(len(old) + len(new), dtype=bool)
+    is_old[positions] = False  # np.insert, without its argsort of the positions
+    merged[positions], merged[is_old] = new, old
+    return merged, positions
 
 
 def _pick_interest(users: np.ndarray, interests: np.ndarray, interest_weights: np.ndarray,
