@@ -253,15 +253,15 @@ class _InverseCdf:
 
     def __init__(self, upper: np.ndarray):
         self.upper, self.buckets = upper, 2 * len(upper)
-        edges = np.arange(self.buckets) * (upper[-1] / self.buckets)
-        # A hair below the bucket's edge: a target that rounds into the bucket never starts past its answer.
-        self.guide = np.searchsorted(upper, edges * (1 - 1e-12), side="right")
+        # A hair below each bucket's edge: a target that rounds into a bucket never starts past its answer.
+        # The extra last bucket takes the targets that round up to upper[-1].
+        edges = np.arange(self.buckets + 1) * (upper[-1] / self.buckets) * (1 - 1e-12)
+        self.guide = np.minimum(np.searchsorted(upper, edges, side="right"), len(upper) - 1)
 
     def position(self, targets: np.ndarray) -> np.ndarray:
         """The first index whose upper bound exceeds each target."""
         last = len(self.upper) - 1
-        bucket = np.minimum((targets * (self.buckets / self.upper[-1])).astype(np.int64), self.buckets - 1)
-        position = np.minimum(self.guide[bucket], last)
+        position = self.guide[(targets * (self.buckets / self.upper[-1])).astype(np.int64)]
         pending = np.flatnonzero(self.upper[position] <= targets)
         while len(pending):
             position[pending] = np.minimum(position[pending] + 1, last)
@@ -373,8 +373,8 @@ def _pick_interest(users: np.ndarray, interests: np.ndarray, interest_weights: n
     draw = rng.random(len(users))
     slot = np.zeros(len(users), dtype=np.int64)
     for column in range(interests.shape[1] - 1):
-        slot += draw > interest_weights[users, column]
-    return interests[users, slot]
+        slot += draw > np.ascontiguousarray(interest_weights[:, column])[users]  # 1-D gathers beat 2-D ones
+    return interests.ravel()[users * interests.shape[1] + slot]
 
 
 @dataclass
