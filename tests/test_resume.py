@@ -149,3 +149,21 @@ def test_checkpoints_of_models_with_extra_state_fit_and_reload(tmp_path):
     assert model.knob == 0.3
     with pytest.raises(KgrecError, match="does not fit"):
         check_fits(tmp_path / "last.pt", model, {"weight": torch.zeros(3), "_extra_state": {"knob": 0.3}})
+
+
+def test_sampled_kgrec_resumes_with_its_sparse_optimiser_state(ml100k_500, ml100k_500_text, tmp_path):
+    from kgrec.models.kgrec import KGRec
+
+    def run(epochs, run_dir, resume=False):
+        torch.set_num_threads(1)
+        torch.manual_seed(0)  # the text projection's initial weights
+        model = KGRec(ml100k_500, ml100k_500_text, neighbour_fanouts=[4, 4], sampled_negatives=256)
+        validate = lambda: evaluate(model.score, ml100k_500, "valid", ks=(20,), n_recs=20).metrics["recall@20"]
+        config = TrainerConfig(epochs=epochs, batch_size=2048, lr=5e-3, patience=9, seed=3, resume=resume)
+        return train(model, ml100k_500, config, validate, run_dir=run_dir, fingerprint="sampled")
+
+    whole = run(4, tmp_path / "whole")
+    run(2, tmp_path / "resumed")
+    resumed = run(4, tmp_path / "resumed", resume=True)
+    assert [record["loss"] for record in resumed.epochs] == pytest.approx([record["loss"] for record in whole.epochs],
+                                                                         abs=1e-6)

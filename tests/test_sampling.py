@@ -102,3 +102,24 @@ def test_mini_batch_training_ranks_like_full_graph_training(ml100k_500, ml100k_5
         assert ours["recall@20"] >= 0.85 * reference["recall@20"], split
     baseline = evaluate(popular.score, ml100k_500, "test", ks=(20,), n_recs=20).metrics
     assert ours["tail_recall@20"] > baseline["tail_recall@20"] + 0.02
+
+
+def test_a_sampled_step_updates_only_the_id_rows_it_sampled(ml100k_500, ml100k_500_text):
+    """Sampled steps give the ID table a sparse gradient and SparseAdam, so a step's cost follows the batch."""
+    from kgrec.train.loop import TrainerConfig, _optimizers
+
+    model = KGRec(ml100k_500, ml100k_500_text, neighbour_fanouts=[2, 2], sampled_negatives=8).train()
+    optimizers = _optimizers(model, TrainerConfig(lr=1e-2))
+    assert [type(optimizer).__name__ for optimizer in optimizers] == ["Adam", "SparseAdam"]
+    before = model.id_embedding.detach().clone()
+    model.loss(torch.tensor([0, 1]), torch.tensor([int(ml100k_500.train.items[0])] * 2)).backward()
+    gradient = model.id_embedding.grad.coalesce()
+    assert gradient.is_sparse and 0 < len(gradient.indices()[0]) < model.num_nodes // 2
+    for optimizer in optimizers:
+        optimizer.step()
+    changed = (model.id_embedding.detach() != before).any(1)
+    sampled = torch.zeros(model.num_nodes, dtype=torch.bool).index_fill_(0, gradient.indices()[0], True)
+    assert changed.any() and not (changed & ~sampled).any()  # gated-off rows (cold items) get a zero step
+    with pytest.raises(KgrecError, match="weight_decay"):
+        _optimizers(model, TrainerConfig(weight_decay=1e-4))
+    assert len(_optimizers(KGRec(ml100k_500, ml100k_500_text), TrainerConfig())) == 1  # full graph: dense Adam

@@ -37,6 +37,11 @@ class Recommender(torch.nn.Module):
         """Training loss for a batch of positive (user, item) pairs."""
         raise NotImplementedError(f"{type(self).__name__} is not trained by gradient steps")
 
+    def sparse_parameters(self) -> list[torch.nn.Parameter]:
+        """Parameters whose gradients are sparse (only the rows a step touched). The training loop gives them
+        torch.optim.SparseAdam, so that a step's cost follows the batch, not the size of the table."""
+        return []
+
     def calibrate(self, validate: Callable[[], float]) -> None:
         """After training: settle inference-time choices on the validation split (`validate()` returns
         the monitored metric). Most models have none."""

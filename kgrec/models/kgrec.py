@@ -150,6 +150,8 @@ class KGRec(Recommender):
             0, columns, torch.arange(len(columns))), persistent=False)
         weight = popularity[columns] + 1  # sampled softmax: negatives by popularity, corrected by log q
         self.register_buffer("negative_logq", torch.log(weight / weight.sum()), persistent=False)
+        # Drawing by binary search in the cumulative distribution costs log(items) per draw, not a pass over them.
+        self.register_buffer("negative_cdf", torch.cumsum(weight.double(), 0) / weight.sum(), persistent=False)
         self.register_buffer("tail_items", torch.as_tensor(item_groups(data)[1]), persistent=False)
         gate = (~has_text).float()  # nodes without text always need their ID embedding
         if use_id:
@@ -246,8 +248,9 @@ class KGRec(Recommender):
             if self.mask_history:
                 self._mask_other_positives(logits, users, targets)
             return F.cross_entropy(logits, targets)
-        negatives = torch.multinomial(self.negative_logq.exp().cpu(), self.sampled_negatives, replacement=True,
-                                      generator=self.sampler).to(users.device)  # the generator lives on the CPU
+        uniform = torch.rand(self.sampled_negatives, generator=self.sampler, dtype=torch.float64)  # on the CPU
+        negatives = torch.searchsorted(self.negative_cdf, uniform.to(users.device))
+        negatives.clamp_(max=len(self.negative_cdf) - 1)  # a draw above the float sum of the last entry
         user_h, positive_h, negative_h = self._batch_embeddings(users, items, self.softmax_items[negatives])
         query = user_h / self.temperature
         positive = (query * positive_h).sum(-1, keepdim=True) - self.negative_logq[targets].unsqueeze(1)
@@ -269,6 +272,10 @@ class KGRec(Recommender):
             layers.append(product @ layers[-1])
         h = self.mix_layers([layer[: len(seeds)] for layer in layers])[inverse]
         return list(h.split([len(part) for part in lists]))
+
+    def sparse_parameters(self) -> list[nn.Parameter]:
+        """Sampled steps touch a few rows of the ID table: their update must not cost a pass over all of it."""
+        return [] if self.neighbour_fanouts is None else [self.id_embedding]
 
     def _mask_other_positives(self, logits: Tensor, users: Tensor, targets: Tensor) -> None:
         """The user's other train items are not negatives: drop them from this row's softmax (in place)."""
@@ -340,8 +347,8 @@ class KGRec(Recommender):
         """x^(0) of `nodes` (all nodes when None), with ID dropout while training: full-graph and sampled
         steps start from here, and only the given nodes' texts go through the projection."""
         gate, ids = self.id_gate, self.id_embedding
-        if nodes is not None:
-            gate, ids = gate[nodes], ids[nodes]
+        if nodes is not None:  # a sampled step: a sparse gradient, for the rows of `nodes` only
+            gate, ids = gate[nodes], F.embedding(nodes, self.id_embedding, sparse=True)
         if self.training and self.id_dropout > 0:
             gate = gate * (torch.rand_like(gate) >= self.id_dropout)
         x = gate * ids

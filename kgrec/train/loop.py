@@ -111,13 +111,13 @@ def train(
     users = torch.as_tensor(data.train.users, dtype=torch.long, device=processes.device)
     items = torch.as_tensor(data.train.items, dtype=torch.long, device=processes.device)
     loss_fn = processes.loss_fn(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizers = _optimizers(model, config)
     dtype = autocast_dtype(config.precision, processes.device)
     scaler = torch.amp.GradScaler(processes.device.type, enabled=config.precision == "fp16")
     checkpoint = None if run_dir is None else Path(run_dir) / LAST_CHECKPOINT
     progress = _Progress(TrainingLog(), copy.deepcopy(model.state_dict()))
     if config.resume and checkpoint is not None:
-        progress = _resume(checkpoint, fingerprint, model, optimizer, generators) or progress
+        progress = _resume(checkpoint, fingerprint, model, optimizers, generators) or progress
     history = progress.history
     start = time.perf_counter() - history.seconds
     first = progress.epoch + 1 if progress.stale < config.patience else config.epochs + 1
@@ -128,11 +128,13 @@ def train(
         order = processes.shard(torch.randperm(len(users), generator=generator)).to(processes.device)
         total, batches = 0.0, 0
         for batch in order.split(processes.local_batch_size(config.batch_size)):
-            optimizer.zero_grad(set_to_none=True)
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
             with (torch.autocast(processes.device.type, dtype=dtype) if dtype else contextlib.nullcontext()):
                 loss = loss_fn(users[batch], items[batch])
             scaler.scale(loss).backward()
-            scaler.step(optimizer)
+            for optimizer in optimizers:
+                scaler.step(optimizer)
             scaler.update()
             total += loss.item()
             batches += 1
@@ -150,7 +152,7 @@ def train(
         record["seconds"] = history.seconds = time.perf_counter() - start
         history.epochs.append(record)
         if checkpoint is not None and processes.is_main:
-            _save(checkpoint, fingerprint, model, optimizer, generators, progress)
+            _save(checkpoint, fingerprint, model, optimizers, generators, progress)
         bar.set_postfix({key: f"{value:.4f}" for key, value in record.items() if key not in ("epoch", "seconds")})
         if progress.stale >= config.patience:
             log.info("early stopping at epoch %d (best %s %.4f at epoch %d)", epoch, monitor, history.best_valid,
@@ -162,11 +164,25 @@ def train(
     return history
 
 
-def _save(path: Path, fingerprint: str, model: Recommender, optimizer: torch.optim.Optimizer,
+def _optimizers(model: Recommender, config: TrainerConfig) -> list[torch.optim.Optimizer]:
+    """Adam, and SparseAdam for the model's sparse parameters (kgrec's ID table in sampled steps): it updates
+    only the rows a step touched, where Adam would pass over the whole table every step."""
+    sparse = model.sparse_parameters()
+    dense = [parameter for parameter in model.parameters() if all(parameter is not s for s in sparse)]
+    if sparse and config.weight_decay:
+        raise KgrecError(f"trainer.weight_decay={config.weight_decay}: {type(model).__name__} trains sparse "
+                         "parameters here (SparseAdam), which take no weight decay; set it to 0")
+    optimizers = [torch.optim.Adam(dense, lr=config.lr, weight_decay=config.weight_decay)]
+    if sparse:
+        optimizers.append(torch.optim.SparseAdam(sparse, lr=config.lr))
+    return optimizers
+
+
+def _save(path: Path, fingerprint: str, model: Recommender, optimizers: list[torch.optim.Optimizer],
           generators: dict[str, torch.Generator], progress: _Progress) -> None:
     history = progress.history
     save_checkpoint(path, {
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "model": model.state_dict(), "optimizers": [optimizer.state_dict() for optimizer in optimizers],
         "generators": {name: generator.get_state() for name, generator in generators.items()},
         "rng": global_rng_state(), "best_state": progress.best_state, "stale": progress.stale,
         "epochs": history.epochs, "best_epoch": history.best_epoch, "best_valid": history.best_valid,
@@ -174,13 +190,13 @@ def _save(path: Path, fingerprint: str, model: Recommender, optimizer: torch.opt
     }, fingerprint)
 
 
-def _resume(path: Path, fingerprint: str, model: Recommender, optimizer: torch.optim.Optimizer,
+def _resume(path: Path, fingerprint: str, model: Recommender, optimizers: list[torch.optim.Optimizer],
             generators: dict[str, torch.Generator]) -> _Progress | None:
     """Restore the state `_save` wrote; None (train from the start) when there is no checkpoint yet."""
     if not path.exists():
         log.warning("trainer.resume: no checkpoint at %s yet, training from the first epoch", path)
         return None
-    saved = load_checkpoint(path, fingerprint, required=("model", "optimizer", "generators", "rng", "best_state",
+    saved = load_checkpoint(path, fingerprint, required=("model", "optimizers", "generators", "rng", "best_state",
                                                          "stale", "epochs", "best_epoch", "best_valid", "seconds"))
     if set(saved["generators"]) != set(generators):
         raise KgrecError(f"checkpoint {path} holds generators {sorted(saved['generators'])}, "
@@ -188,7 +204,8 @@ def _resume(path: Path, fingerprint: str, model: Recommender, optimizer: torch.o
     check_fits(path, model, saved["model"])
     check_fits(path, model, saved["best_state"])
     model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
+    for optimizer, state in zip(optimizers, saved["optimizers"], strict=True):  # the fingerprint fixed the model
+        optimizer.load_state_dict(state)
     for name, generator in generators.items():
         generator.set_state(saved["generators"][name])
     set_global_rng_state(saved["rng"])
