@@ -30,9 +30,11 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Callable
 
-def run_child(command: list[str], log: Path) -> tuple[float, float, str]:
-    """Wall seconds, peak resident MB of that process alone, and its stdout; stops the benchmark on failure."""
+def run_child(command: list[str], log: Path) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds, peak resident MB of that process alone, and its stdout; stops the benchmark on
+    failure. CPU time is what the exponents use: other people's jobs on this shared machine stretch wall time."""
     start = time.perf_counter()
     with log.open("w") as err, tempfile.TemporaryFile("w+") as out:
         process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
@@ -43,7 +45,7 @@ def run_child(command: list[str], log: Path) -> tuple[float, float, str]:
         stdout = out.read()
     if process.returncode:
         sys.exit(f"{' '.join(command[:4])} failed (exit {process.returncode}):\n{log.read_text()[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, stdout
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout
 
 
 def phase_command(phase: str, bundle: Path, args: argparse.Namespace) -> list[str]:
@@ -60,12 +62,12 @@ def measure_size(interactions: int, work: Path, args: argparse.Namespace) -> dic
                "--interactions", str(interactions), "--triples", str(interactions // 2), "--out", str(bundle),
                "--force"], logs / "synth.log")
     row = {"interactions": interactions}
-    seconds, peak, _ = run_child(["kgrec-ingest", str(bundle / "kg.nt"), "--out", str(work / f"kg-{interactions}"),
-                                  "--force"], logs / "ingest.log")
-    row.update(ingest_s=seconds, ingest_peak_mb=peak)
-    _, peak, stdout = run_child(phase_command("encode", bundle, args), logs / "encode.log")
+    seconds, cpu, peak, _ = run_child(["kgrec-ingest", str(bundle / "kg.nt"), "--out",
+                                       str(work / f"kg-{interactions}"), "--force"], logs / "ingest.log")
+    row.update(ingest_s=seconds, ingest_cpu_s=cpu, ingest_peak_mb=peak)
+    _, _, peak, stdout = run_child(phase_command("encode", bundle, args), logs / "encode.log")
     row.update(json.loads(stdout), encode_peak_mb=peak)
-    _, peak, stdout = run_child(phase_command("train", bundle, args), logs / "train.log")
+    _, _, peak, stdout = run_child(phase_command("train", bundle, args), logs / "train.log")
     row.update(json.loads(stdout), train_peak_mb=peak)
     print(json.dumps(row), flush=True)
     return row
@@ -82,10 +84,9 @@ def encode_phase(args: argparse.Namespace) -> dict:
     sample = texts if len(texts) <= args.encode_limit else [
         texts[k] for k in np.random.default_rng(0).choice(len(texts), args.encode_limit, replace=False)]
     encoder = TextEncoder()  # no cache: a cold cache encodes every text
-    start = time.perf_counter()
-    encoder.encode(sample)
-    seconds = time.perf_counter() - start
+    (seconds, cpu), _ = timed(lambda: encoder.encode(sample))
     return {"texts": len(texts), "encode_s": seconds * len(texts) / len(sample),
+            "encode_cpu_s": cpu * len(texts) / len(sample),
             "encode_projected": len(sample) < len(texts), "texts_per_s": len(sample) / seconds}
 
 
@@ -102,42 +103,42 @@ def train_phase(args: argparse.Namespace) -> dict:
     from kgrec.train.loop import TrainerConfig, train
 
     torch.manual_seed(0)
-    start = time.perf_counter()
-    data = load_bundle(args.bundle)
-    load_s = time.perf_counter() - start
+    (load_s, _), data = timed(lambda: load_bundle(args.bundle))
     features = {}
     for node_type, texts in node_texts(data).items():
         has_text = torch.tensor([text is not None for text in texts], dtype=torch.bool)
         features[node_type] = (torch.randn(len(texts), 384) * has_text.unsqueeze(1), has_text)
-    start = time.perf_counter()
-    model = KGRec(data, features, neighbour_fanouts=args.fanouts, sampled_negatives=args.negatives,
-                  full_softmax_max_items=0, tail_every=0)
+    (build_s, _), model = timed(lambda: KGRec(data, features, neighbour_fanouts=args.fanouts, full_softmax_max_items=0,
+                                              sampled_negatives=args.negatives, tail_every=0))
     del features
-    build_s = time.perf_counter() - start
     config = TrainerConfig(epochs=1, batch_size=args.batch_size, lr=5e-3, device="cpu")
-    history = train(model, data, config, validate=lambda: 0.0)
+    (epoch_s, epoch_cpu_s), _ = timed(lambda: train(model, data, config, validate=lambda: 0.0))
     epoch_memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     with torch.no_grad():
-        start = time.perf_counter()
-        model.prepare_scoring()
-        propagate_s = time.perf_counter() - start
+        (propagate_s, propagate_cpu_s), _ = timed(model.prepare_scoring)
         test = data.splits["test"]
         users = np.unique(test.users)
         chosen = np.isin(test.users, users[: args.eval_users])
         sample = replace(data, splits={**data.splits, "test": replace(
             test, users=test.users[chosen], items=test.items[chosen],
             timestamps=None if test.timestamps is None else test.timestamps[chosen])})
-        start = time.perf_counter()
-        result = evaluate(model.score, sample, "test", ks=(10, 20, 50), n_recs=100, batch_size=1024)
-        rank_s = time.perf_counter() - start
-    users_per_s = len(result.users) / rank_s
+        (rank_s, rank_cpu_s), result = timed(lambda: evaluate(model.score, sample, "test", ks=(10, 20, 50),
+                                                              n_recs=100, batch_size=1024))
+    share = len(users) / len(result.users)  # every test user, from the ranked sample
     return {"nodes": model.num_nodes, "edges": int(model.adjacency._nnz()), "train_interactions": len(data.train),
-            "load_s": load_s, "build_s": build_s, "epoch_s": history.epochs[0]["seconds"],
+            "load_s": load_s, "build_s": build_s, "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu_s,
             "steps": math.ceil(len(data.train) / args.batch_size), "epoch_peak_mb": epoch_memory,
-            "propagate_s": propagate_s, "eval_users": len(result.users), "eval_users_per_s": users_per_s,
-            "test_users": len(users), "eval_s": propagate_s + len(users) / users_per_s,
-            "eval_projected": len(result.users) < len(users)}
+            "propagate_s": propagate_s, "eval_users": len(result.users), "eval_users_per_s": len(result.users) / rank_s,
+            "test_users": len(users), "eval_s": propagate_s + rank_s * share,
+            "eval_cpu_s": propagate_cpu_s + rank_cpu_s * share, "eval_projected": share > 1}
+
+
+def timed(work: Callable[[], Any]) -> tuple[tuple[float, float], Any]:
+    """(wall seconds, CPU seconds of this process) of `work()`, and its result."""
+    start, cpu = time.perf_counter(), time.process_time()
+    result = work()
+    return (time.perf_counter() - start, time.process_time() - cpu), result
 
 
 def exponent(sizes: list[int], seconds: list[float]) -> float:
@@ -160,27 +161,30 @@ def report(rows: list[dict], args: argparse.Namespace, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     sizes = [row["interactions"] for row in rows]
-    table = ["| interactions | nodes | edges | ingest s | encode s | load s | epoch s (steps) | s/step | "
+    table = ["| interactions | nodes | edges | ingest s | encode s (texts) | load s | epoch s (steps) | s/step | "
              "eval s (users/s) | peak MB: ingest / encode / epoch / train+eval |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def seconds(row: dict, phase: str) -> str:
+        return f"{row[phase + '_s']:,.1f} / {row[phase + '_cpu_s']:,.1f}{' *' if row.get(phase + '_projected') else ''}"
+
     for row in rows:
-        encode = f"{row['encode_s']:,.0f}{' *' if row['encode_projected'] else ''} ({row['texts']:,} texts)"
-        evaluation = f"{row['eval_s']:,.1f}{' *' if row['eval_projected'] else ''} ({row['eval_users_per_s']:,.0f})"
         table.append(
-            f"| {row['interactions']:,} | {row['nodes']:,} | {row['edges']:,} | {row['ingest_s']:.1f} | {encode} | "
-            f"{row['load_s']:.1f} | {row['epoch_s']:,.1f} ({row['steps']:,}) | {row['epoch_s'] / row['steps']:.3f} | "
-            f"{evaluation} | {row['ingest_peak_mb']:,.0f} / {row['encode_peak_mb']:,.0f} / "
+            f"| {row['interactions']:,} | {row['nodes']:,} | {row['edges']:,} | {seconds(row, 'ingest')} | "
+            f"{seconds(row, 'encode')} ({row['texts']:,}) | {row['load_s']:.1f} | {seconds(row, 'epoch')} "
+            f"({row['steps']:,}) | {row['epoch_cpu_s'] / row['steps']:.3f} | {seconds(row, 'eval')} "
+            f"({row['eval_users_per_s']:,.0f}) | {row['ingest_peak_mb']:,.0f} / {row['encode_peak_mb']:,.0f} / "
             f"{row['epoch_peak_mb']:,.0f} / {row['train_peak_mb']:,.0f} |")
-    costs = {"ingest": "ingest_s", "encode": "encode_s", "epoch": "epoch_s", "eval": "eval_s"}
+    costs = {phase: f"{phase}_cpu_s" for phase in ("ingest", "encode", "epoch", "eval")}
     slopes = {name: exponent(sizes, [row[key] for row in rows]) for name, key in costs.items()}
-    pairs = [f"{short(a)} -> {short(b)}: {exponent([a, b], [ra['epoch_s'], rb['epoch_s']]):.2f}"
+    pairs = [f"{short(a)} -> {short(b)}: {exponent([a, b], [ra['epoch_cpu_s'], rb['epoch_cpu_s']]):.2f}"
              for (a, ra), (b, rb) in zip(zip(sizes, rows), zip(sizes[1:], rows[1:]))]
 
     figure, axis = plt.subplots(figsize=(6, 4.5))
     for name, key in costs.items():
         axis.loglog(sizes, [row[key] for row in rows], marker="o", label=f"{name} (exponent {slopes[name]:.2f})")
     axis.set_xlabel("interactions")
-    axis.set_ylabel("seconds")
+    axis.set_ylabel("CPU seconds")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
     figure.tight_layout()
@@ -194,8 +198,8 @@ def report(rows: list[dict], args: argparse.Namespace, out: Path) -> None:
         f"{__doc__.split(chr(10) * 2, 1)[1].split(chr(10) * 2 + '    ')[0]}\n\n"
         f"Training: batch {args.batch_size}, fanouts {args.fanouts}, {args.negatives} sampled negatives, kgrec "
         f"defaults otherwise (dim 64, 2 layers); OMP_NUM_THREADS={threads}; load average at the end {load}. "
-        "`*` = projected (see above).\n\n" + "\n".join(table) + "\n\n"
-        "Scaling exponents (least-squares slope of log seconds on log interactions, "
+        "Times are wall / CPU seconds (`*` = projected, see above); s/step is CPU.\n\n" + "\n".join(table) + "\n\n"
+        "Scaling exponents (least-squares slope of log CPU seconds on log interactions, "
         f"{short(sizes[0])} to {short(sizes[-1])}): " + ", ".join(f"{name} {value:.2f}" for name, value in slopes.items())
         + f".\nEpoch exponent per step of size: {'; '.join(pairs)}.\n\n![cost vs interactions](cost_growth.png)\n\n"
         f"Command: `OMP_NUM_THREADS={threads} python benchmarks/cost_growth.py --sizes "
