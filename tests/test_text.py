@@ -123,6 +123,10 @@ def test_cache_encodes_only_new_texts(minilm, tmp_path):
     assert counting.encoded == [GUITAR, STOCKS, GUITAR_TOO]
     np.testing.assert_allclose(grown[1], minilm.encode([GUITAR_TOO])[0], atol=1e-5)
     assert cache.embed(counting, []).shape == (0, 384)
+    # One version on disk, its vectors memory-mapped: a run reads its own rows, not the whole store.
+    assert sorted(path.name.split("-")[0] for path in cache.store_path(minilm).parent.glob("*.npy")) == ["keys", "vectors"]
+    keys, vectors = cache._load(cache.store_path(minilm), minilm.identity, minilm.dim)
+    assert isinstance(vectors, np.memmap) and len(keys) == 3
 
 
 def test_cache_keeps_encoder_identities_apart(minilm, tmp_path):
@@ -139,18 +143,25 @@ def _garbage(path):
     path.write_bytes(b"not a numpy archive")
 
 
+def _vectors_file(path):
+    return next(path.parent.glob("vectors-*.npy"))
+
+
 def _tampered(path):
-    with np.load(path) as store:
-        contents = dict(store)
-    contents["vectors"] = contents["vectors"] + 1
-    np.savez(path, **contents)
+    vectors = np.load(_vectors_file(path))
+    np.save(_vectors_file(path), vectors + 1)
 
 
 def _truncated(path):
-    path.write_bytes(path.read_bytes()[:-100])
+    vectors = _vectors_file(path)
+    vectors.write_bytes(vectors.read_bytes()[:-100])
 
 
-@pytest.mark.parametrize("damage", [_garbage, _tampered, _truncated])
+def _deleted(path):
+    _vectors_file(path).unlink()
+
+
+@pytest.mark.parametrize("damage", [_garbage, _tampered, _truncated, _deleted])
 def test_corrupt_cache_is_rebuilt_with_a_warning(minilm, tmp_path, damage):
     cache = EmbeddingCache(tmp_path)
     expected = cache.embed(minilm, [GUITAR, STOCKS])

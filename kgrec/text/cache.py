@@ -1,13 +1,17 @@
 """On-disk embedding store, so that a rerun encodes nothing and a grown catalogue encodes only its new texts.
 
-Each encoder identity gets its own subdirectory holding one `store.npz`: the sha256 keys of the texts,
-their vectors, the identity and a checksum over both. The file is replaced atomically, so a crash leaves
-the previous store; a file that fails to load or to verify is discarded with a warning and rebuilt.
+Each encoder identity gets its own subdirectory: `keys-V.npy` (the sha256 keys of the texts, in the order
+they were first encoded), `vectors-V.npy` (their vectors) and `store.json` (the identity, the version V in
+use and a checksum over keys and vectors). The vectors are memory-mapped, so a run reads the rows of its own
+texts, not every vector the store ever held. A new version is written beside the old one and `store.json`
+is replaced atomically, so a crash leaves the previous store; a store that fails to load or to verify is
+discarded with a warning and rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -23,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+KEY = np.dtype("S64")
+COPY_ROWS = 65_536  # rows copied at a time when a store grows, so growing it never loads it whole
+
 
 def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).hexdigest().encode("ascii")
@@ -30,7 +37,7 @@ def text_key(text: str) -> bytes:
 
 def _checksum(keys: np.ndarray, vectors: np.ndarray) -> str:
     digest = hashlib.sha256(keys.tobytes())
-    digest.update(np.ascontiguousarray(vectors).tobytes())
+    digest.update(vectors)  # a memory map is hashed through its buffer, page by page, never copied whole
     return digest.hexdigest()
 
 
@@ -40,6 +47,15 @@ def _directory_name(identity: str) -> str:
     return f"{slug}-{hashlib.sha256(identity.encode('utf-8')).hexdigest()[:12]}"
 
 
+def _find(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The row of each wanted key in `keys` (distinct, any order), -1 where it is absent."""
+    if not len(keys):
+        return np.full(len(wanted), -1)
+    order = np.argsort(keys)
+    rows = order[np.searchsorted(keys[order], wanted).clip(max=len(keys) - 1)]
+    return np.where(keys[rows] == wanted, rows, -1)
+
+
 class EmbeddingCache:
     """Embeddings of texts per encoder identity, stored under `directory`."""
 
@@ -47,46 +63,45 @@ class EmbeddingCache:
         self.directory = Path(directory)
 
     def store_path(self, encoder: TextEncoder) -> Path:
-        return self.directory / _directory_name(encoder.identity) / "store.npz"
+        """The store's index, `store.json`; its keys and vectors files lie beside it."""
+        return self.directory / _directory_name(encoder.identity) / "store.json"
 
     def embed(self, encoder: TextEncoder, texts: list[str]) -> np.ndarray:
         """`encoder.encode(texts)`, encoding only the texts the store does not hold yet."""
         path = self.store_path(encoder)
         keys, vectors = self._load(path, encoder.identity, encoder.dim)
-        row = {key: k for k, key in enumerate(keys.tolist())}
-        wanted = [text_key(text) for text in texts]
-        missing = {}
-        for key, text in zip(wanted, texts):
-            if key not in row:
-                missing.setdefault(key, text)
-        if missing:
-            keys = np.concatenate([keys, np.array(list(missing), dtype=keys.dtype)])
-            vectors = np.concatenate([vectors, encoder.encode(list(missing.values()))])
-            self._save(path, encoder.identity, keys, vectors)
-            for key in missing:
-                row[key] = len(row)
-        log.info("embedding cache %s: %d texts, %d newly encoded", path.parent.name, len(texts), len(missing))
-        return vectors[[row[key] for key in wanted]]
+        wanted = np.array([text_key(text) for text in texts], dtype=KEY)
+        rows = _find(keys, wanted)
+        absent = np.flatnonzero(rows < 0)
+        new_keys, first = np.unique(wanted[absent], return_index=True)
+        new_keys, first = new_keys[np.argsort(first)], np.sort(first)  # encoded in the order they came
+        if len(new_keys):
+            new_vectors = encoder.encode([texts[k] for k in absent[first]])
+            keys, vectors = self._save(path, encoder.identity, keys, vectors, new_keys, new_vectors)
+            rows = _find(keys, wanted)
+        log.info("embedding cache %s: %d texts, %d newly encoded", path.parent.name, len(texts), len(new_keys))
+        return np.asarray(vectors[rows], dtype=np.float32).reshape(len(texts), encoder.dim)
 
     @staticmethod
     def _load(path: Path, identity: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        empty = np.zeros(0, dtype="S64"), np.zeros((0, dim), dtype=np.float32)
+        """The keys (in memory) and the vectors (memory-mapped) of the store, or an empty store."""
+        empty = np.zeros(0, dtype=KEY), np.zeros((0, dim), dtype=np.float32)
         if not path.exists():
             return empty
         try:
-            with np.load(path, allow_pickle=False) as store:
-                keys, vectors = store["keys"], store["vectors"]
-                stored_identity, checksum = str(store["identity"]), str(store["checksum"])
-        except Exception as error:  # a damaged zip can fail in many ways; all mean "rebuild"
+            index = json.loads(path.read_text(encoding="utf-8"))
+            keys = np.load(path.parent / f"keys-{index['version']}.npy", allow_pickle=False)
+            vectors = np.load(path.parent / f"vectors-{index['version']}.npy", mmap_mode="r", allow_pickle=False)
+        except Exception as error:  # a damaged store can fail in many ways; all mean "rebuild"
             problem = f"cannot be read ({type(error).__name__}: {error})"
         else:
-            if stored_identity != identity:
-                problem = f"belongs to encoder {stored_identity!r}"
-            elif keys.dtype != np.dtype("S64") or vectors.dtype != np.float32:
+            if index.get("identity") != identity:
+                problem = f"belongs to encoder {index.get('identity')!r}"
+            elif keys.dtype != KEY or vectors.dtype != np.float32:
                 problem = f"has key type {keys.dtype} and vector type {vectors.dtype}"
             elif vectors.shape != (len(keys), dim):
                 problem = f"holds vectors of shape {vectors.shape} for {len(keys)} keys of dimension {dim}"
-            elif checksum != _checksum(keys, vectors):
+            elif index.get("checksum") != _checksum(keys, vectors):
                 problem = "fails its checksum"
             else:
                 return keys, vectors
@@ -94,13 +109,28 @@ class EmbeddingCache:
         return empty
 
     @staticmethod
-    def _save(path: Path, identity: str, keys: np.ndarray, vectors: np.ndarray) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".store-", suffix=".npz")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, keys=keys, vectors=vectors, identity=identity, checksum=_checksum(keys, vectors))
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+    def _save(path: Path, identity: str, keys: np.ndarray, vectors: np.ndarray, new_keys: np.ndarray,
+              new_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Write a new version holding the old rows then the new ones, point `store.json` at it, drop the old
+        version's files; returns the new keys and memory-mapped vectors."""
+        directory = path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        all_keys = np.concatenate([keys, new_keys])
+        version = os.urandom(8).hex()
+        np.save(directory / f"keys-{version}.npy", all_keys)
+        written = np.lib.format.open_memmap(directory / f"vectors-{version}.npy", mode="w+", dtype=np.float32,
+                                            shape=(len(all_keys), new_vectors.shape[1]))
+        for start in range(0, len(keys), COPY_ROWS):
+            stop = min(start + COPY_ROWS, len(keys))
+            written[start:stop] = vectors[start:stop]
+        written[len(keys):] = new_vectors
+        written.flush()
+        index = {"identity": identity, "version": version, "checksum": _checksum(all_keys, written)}
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".store-", suffix=".json")
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(index, file)
+        os.replace(temporary, path)
+        for stale in directory.glob("*-*.npy"):
+            if version not in stale.name:
+                stale.unlink(missing_ok=True)
+        return all_keys, np.load(directory / f"vectors-{version}.npy", mmap_mode="r")
