@@ -139,3 +139,14 @@ def test_misspelt_options_stop_before_any_work(tmp_path):
         assert result.returncode != 0
         assert message in result.stderr and "Traceback" not in result.stderr
         assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_list_options_are_checked_as_lists():
+    from kgrec.errors import KgrecError
+    from kgrec.models.kgrec import KGRec
+    from kgrec.train.experiment import check_options
+
+    check_options("model", KGRec, {"neighbour_fanouts": [10, 10]})
+    check_options("model", KGRec, {"neighbour_fanouts": None})
+    with pytest.raises(KgrecError, match=r"model.neighbour_fanouts: expected list or NoneType, got '10'"):
+        check_options("model", KGRec, {"neighbour_fanouts": "10"})

@@ -114,7 +114,8 @@ def check_options(group: str, target: type, options: dict[str, Any], ignored: fr
         raise KgrecError(f"{group}: unknown option(s) {unknown}; {target.__name__} takes {sorted(accepted)}")
     hints = typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
     for name in accepted & set(options):
-        allowed = tuple(kind for kind in (typing.get_args(hints.get(name)) or (hints.get(name),)) if isinstance(kind, type))
+        kinds = [typing.get_origin(kind) or kind for kind in typing.get_args(hints.get(name)) or (hints.get(name),)]
+        allowed = tuple(kind for kind in kinds if isinstance(kind, type))  # list[int] -> list
         value = options[name]
         if float in allowed and isinstance(value, int):
             continue  # 1 for 1.0
