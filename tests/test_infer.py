@@ -83,7 +83,8 @@ def test_known_user_gets_unseen_items_with_explanations(recommender):
         assert "which you liked" in r.explanation or "users who also liked" in r.explanation
         assert any(title in r.explanation for title in titles), r.explanation  # names a real, labelled entity
     # The same scores as the model's own scoring path (with the calibrated popularity knob).
-    own = recommender.model.score(torch.tensor([0]))[0]
+    with torch.no_grad():
+        own = recommender.model.score(torch.tensor([0]))[0]
     assert results[0].score == pytest.approx(float(own[recommender.item_index[results[0].item_id]]), abs=1e-4)
 
 

@@ -54,6 +54,7 @@ def test_ablation_switches_change_graph_and_features(ml100k_500, ml100k_500_text
     no_kg = KGRec(ml100k_500, ml100k_500_text, use_kg=False)
     no_interests = KGRec(ml100k_500, ml100k_500_text, use_interests=False)
     no_text = KGRec(ml100k_500, ml100k_500_text, use_text=False)
+    assert no_text.text_match_weight is None and no_text.item_text is None  # no text anywhere, the match included
     no_id = KGRec(ml100k_500, ml100k_500_text, use_id=False)
     assert {"category", "entity"} & set(full.node_types) and not {"category", "entity"} & set(no_kg.node_types)
     assert no_kg.adjacency._nnz() < full.adjacency._nnz()
@@ -63,6 +64,27 @@ def test_ablation_switches_change_graph_and_features(ml100k_500, ml100k_500_text
     assert no_id.id_gate[items].abs().sum() == 0 and full.id_gate[items].sum() > 0
     # Without text every node needs its ID embedding; cold items then start from an untrained vector.
     assert torch.all(no_text.id_gate[no_text.offsets["user"]: no_text.offsets["user"] + ml100k_500.num_users] == 1)
+
+
+def test_the_text_match_adds_w_times_the_profile_item_cosine_and_leaves_the_target_out_in_training(
+        ml100k_500, ml100k_500_text, model):
+    users = torch.arange(5)
+    with torch.no_grad():
+        scores = model.score(users)
+        weight, model.text_match_weight.data = model.text_match_weight.data.clone(), torch.tensor(0.0)
+        graph_only = model.score(users)
+        model.text_match_weight.data = weight
+    train = ml100k_500.train
+    liked = [torch.as_tensor(train.items[train.users == user]) for user in users.tolist()]
+    profiles = torch.nn.functional.normalize(torch.stack([model.item_text[items].sum(0) for items in liked]), dim=-1)
+    torch.testing.assert_close(scores - graph_only, weight * profiles @ model.item_text.T)
+    assert weight > 0  # trained: the match helps
+    # In training the target item is not part of its own profile (it is absent at test time).
+    user, first, rest = 0, liked[0][0], liked[0][1:]
+    with torch.no_grad():
+        trained = model._training_profiles(torch.tensor([user]), first.unsqueeze(0))[0] / weight
+    torch.testing.assert_close(trained, torch.nn.functional.normalize(model.item_text[rest].sum(0), dim=0))
+    assert KGRec(ml100k_500, ml100k_500_text, text_match=False).text_match_weight is None
 
 
 def test_cold_items_use_text_and_kg_not_their_untrained_id(ml100k_500, model):

@@ -52,8 +52,9 @@ class NewItems:
     """Items to add after training, read and encoded; `edges` per item: (existing node, relation, item is head)."""
     ids: list[str]
     titles: list[str]
-    text: torch.Tensor
+    text: torch.Tensor  # the encoder's vectors as the model's text input (through tuned layers, if any)
     edges: list[list[tuple[int, str, bool]]]
+    match_text: torch.Tensor  # the encoder's plain vectors, normalised, for kgrec's text match
 
 
 class Recommender:
@@ -78,6 +79,7 @@ class Recommender:
             self.user_h = h[model.offsets["user"]: model.offsets["user"] + data.num_users]
             self.item_h = h[model.offsets["item"]: model.offsets["item"] + data.num_items]
             self.log_popularity = model.log_popularity
+            self.item_text = model.item_text  # None without the text match
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Recommender":
@@ -176,7 +178,8 @@ class Recommender:
         """Scores of known users (indices) for the catalogue and any added items."""
         with torch.no_grad():
             if self.inductive:
-                return self.model.score_embeddings(self.user_h[users], self.item_h, self.log_popularity)
+                return self.model.score_embeddings(self.user_h[users], self.item_h, self.log_popularity,
+                                                   self.model.user_profiles(users), self.item_text)
             return self.model.score(users)
 
     def _new_user(self, liked: list[int], text: str | None) -> tuple[torch.Tensor, dict[int, str]]:
@@ -184,14 +187,19 @@ class Recommender:
         it best: on ml-100k this beat feeding the projected text in as the user's input (see
         benchmarks/results/latency.md)."""
         model = self._require_inductive("a new user (--items/--text)")
-        anchors = [i for i in self._text_anchors(self._encode([text])[0]) if i not in liked] if text else []
+        described = self._encode([text]) if text else torch.zeros(0, model.text.shape[1])
+        anchors = [i for i in self._text_anchors(described[0]) if i not in liked] if text else []
         because = {self.explainer.item_node(i): "which matches your description" for i in anchors}
         because.update({self.explainer.item_node(i): "which you liked" for i in liked})
         neighbours = model.offsets["item"] + torch.as_tensor(liked + anchors, dtype=torch.long)
         with torch.no_grad():
             inputs = torch.zeros(1, self._layers[0].shape[1])
             embedding = model.fold_in(inputs, torch.zeros(len(neighbours), dtype=torch.long), neighbours, self._layers)
-            return model.score_embeddings(embedding, self.item_h, self.log_popularity)[0], because
+            # p_u of a new user: the texts of the liked items and of the description, as a known user's items
+            profile = None if self.item_text is None else F.normalize(
+                self.item_text[liked].sum(0, keepdim=True) + described.sum(0, keepdim=True), dim=-1)
+            scores = model.score_embeddings(embedding, self.item_h, self.log_popularity, profile, self.item_text)
+            return scores[0], because
 
     def _text_anchors(self, query: torch.Tensor) -> list[int]:
         """The catalogue items whose own text is closest to the query (the encoder's vectors are normalised)."""
@@ -279,6 +287,8 @@ class Recommender:
         self.item_ids += new.ids
         self.titles += new.titles
         self.item_h = torch.cat([self.item_h, embeddings])
+        if self.item_text is not None:
+            self.item_text = torch.cat([self.item_text, new.match_text])
         # As for unseen catalogue items: the head's penalty, so the knob never floods lists with new items.
         self.log_popularity = torch.cat([self.log_popularity, self.log_popularity.max().expand(len(new.ids))])
         log.info("added %d items from %s (%d KG edges)", len(new.ids), path, sum(map(len, new.edges)))
@@ -305,7 +315,9 @@ class Recommender:
         if not ids:
             raise DataError(path, None, "no items")
         edges = self._added_edges(kg_path, entities, len(ids)) if kg_path else [[] for _ in ids]
-        return NewItems(ids, titles, self._encode(texts, tuned=True), edges)
+        plain = self._encode(texts)
+        tuned = self._encode(texts, tuned=True) if getattr(self.model, "text_tower", None) is not None else plain
+        return NewItems(ids, titles, tuned, edges, F.normalize(plain, dim=-1))
 
     def embed_items(self, new: NewItems, kg_share: float = KG_SHARE,
                     max_degree: int | None = MAX_DEGREE) -> torch.Tensor:

@@ -14,8 +14,14 @@ item-interest, user-interest, item-category, KG relations) by LightGCN propagati
 
 so a tail item borrows from the popular items that share its interests, categories and KG
 neighbours, while keeping w = `self_weight` (0.5; LightGCN's plain mean is w = 1/(L+1)) of its own
-input. Scores are cosine similarities over a temperature, s(u, i) = cos(h_u, h_i) / tau, trained
-end to end (MLP, ID embeddings) with a softmax over the catalogue: the full softmax when it fits,
+input. Scores are cosine similarities over a temperature plus a text match,
+
+    s(u, i) = cos(h_u, h_i) / tau + w cos(p_u, t_i)
+
+where p_u is the mean text embedding of the user's train items and w is learned (`text_match`): the
+raw encoder similarity, without the projection's bottleneck, lets tail and cold items compete on what
+they are about. Everything is trained end to end (MLP, ID embeddings, w) with a softmax over the catalogue
+(in training p_u leaves the target item out, as it is absent from p_u at test time): the full softmax when it fits,
 else a sampled softmax with logQ correction. Two things are not negatives in that softmax: the user's
 other train items (`mask_history`) and items nobody interacted with (`unseen_negatives=False`; pushing
 them down would teach the text path that items like the cold ones are bad, which halved test_cold
@@ -78,6 +84,7 @@ class KGRec(Recommender):
         use_id: bool = True,
         mask_history: bool = True,
         user_text: bool = False,
+        text_match: bool = True,
         unseen_negatives: bool = False,
         self_weight: float | None = 0.5,
         relation_weights: bool = False,
@@ -160,6 +167,14 @@ class KGRec(Recommender):
             gate[self.offsets["user"]: self.offsets["user"] + self.num_users] = 1.0
         self.register_buffer("id_gate", gate.unsqueeze(1))
 
+        # The text match: w, every item's normalised text (zero without text) and each user's sum of their train
+        # items' texts, whose normalised value is p_u.
+        match = use_text and text_match
+        self.text_match_weight = nn.Parameter(torch.tensor(1.0)) if match else None
+        item_text = F.normalize(text_features["item"][0], dim=-1) if match else None
+        self.register_buffer("item_text", item_text, persistent=False)  # rebuilt from the cache on load
+        self.register_buffer("profile_sum", torch.zeros(self.num_users, item_text.shape[1]).index_add_(
+            0, torch.as_tensor(data.train.users), item_text[data.train.items]) if match else None, persistent=False)
         generator = torch.Generator().manual_seed(seed)
         self.id_embedding = nn.Parameter(torch.randn(self.num_nodes, dim, generator=generator) * 0.1)
         self.text_projection = nn.Sequential(
@@ -240,22 +255,38 @@ class KGRec(Recommender):
         user, item = self.offsets["user"], self.offsets["item"]
         return h[user: user + self.num_users], h[item: item + self.num_items]
 
+    def user_profiles(self, users: Tensor) -> Tensor | None:
+        """p_u of known users (None without the text match)."""
+        return None if self.text_match_weight is None else F.normalize(self.profile_sum[users], dim=-1)
+
+    def _training_profiles(self, users: Tensor, items: Tensor) -> Tensor:
+        """p_u without the target item (absent from p_u at test time), scaled by w: one row per (user, item)."""
+        profiles = F.normalize(self.profile_sum[users] - self.item_text[items], dim=-1)
+        return self.text_match_weight * profiles
+
     def loss(self, users: Tensor, items: Tensor) -> Tensor:
         targets = self.softmax_column[items]
         if self.full_softmax and self.neighbour_fanouts is None:
             user_h, column_h = self._batch_embeddings(users, self.softmax_items)
             query = user_h / self.temperature  # scales every logit, at a fraction of dividing them
             logits = query @ column_h.T
+            if self.text_match_weight is not None:
+                logits += self._training_profiles(users, items) @ self.item_text[self.softmax_items].T
             if self.mask_history:
                 self._mask_other_positives(logits, users, targets)
             return F.cross_entropy(logits, targets)
         uniform = torch.rand(self.sampled_negatives, generator=self.sampler, dtype=torch.float64)  # on the CPU
         negatives = torch.searchsorted(self.negative_cdf, uniform.to(users.device))
         negatives.clamp_(max=len(self.negative_cdf) - 1)  # a draw above the float sum of the last entry
-        user_h, positive_h, negative_h = self._batch_embeddings(users, items, self.softmax_items[negatives])
+        negative_items = self.softmax_items[negatives]
+        user_h, positive_h, negative_h = self._batch_embeddings(users, items, negative_items)
         query = user_h / self.temperature
         positive = (query * positive_h).sum(-1, keepdim=True) - self.negative_logq[targets].unsqueeze(1)
         negative = query @ negative_h.T - self.negative_logq[negatives]
+        if self.text_match_weight is not None:
+            profiles = self._training_profiles(users, items)
+            positive = positive + (profiles * self.item_text[items]).sum(-1, keepdim=True)
+            negative = negative + profiles @ self.item_text[negative_items].T
         logits = torch.cat([positive, negative], dim=1)
         return F.cross_entropy(logits, torch.zeros(len(users), dtype=torch.long, device=users.device))
 
@@ -293,7 +324,8 @@ class KGRec(Recommender):
 
     def score(self, users: Tensor) -> Tensor:
         user_h, item_h = self._users_items(self._cache if self._cache is not None else self.node_embeddings())
-        return self.score_embeddings(user_h[users], item_h, self.log_popularity)
+        return self.score_embeddings(user_h[users], item_h, self.log_popularity, self.user_profiles(users),
+                                     self.item_text)
 
     def top_lists(self, scores: Tensor, width: int) -> tuple[Tensor, Tensor]:
         """Tail slots; columns past the catalogue (items added at inference) are new, so never tail."""
@@ -407,9 +439,13 @@ class KGRec(Recommender):
             own.append(x + echo * own[layer - 2] if layer >= 2 else x)
         return self.mix_layers(own)
 
-    def score_embeddings(self, queries: Tensor, items: Tensor, log_popularity: Tensor) -> Tensor:
-        """`score` for query and item embeddings from anywhere (folded-in users, added items)."""
+    def score_embeddings(self, queries: Tensor, items: Tensor, log_popularity: Tensor,
+                         profiles: Tensor | None = None, item_text: Tensor | None = None) -> Tensor:
+        """`score` for query and item embeddings from anywhere (folded-in users, added items); with the text
+        match, also the queries' profiles p_u and the items' normalised texts."""
         scores = (queries / self.temperature) @ items.T  # the scaling on the small side
+        if self.text_match_weight is not None:
+            scores += self.text_match_weight * (profiles @ item_text.T)
         penalty = self._penalty()
         return scores - penalty * log_popularity if penalty else scores
 
