@@ -18,11 +18,11 @@ input. Scores are cosine similarities over a temperature plus a text match,
 
     s(u, i) = cos(h_u, h_i) / tau + w cos(p_u, t_i)
 
-where p_u is the mean text embedding of the user's train items and w is learned (`text_match`): the
-raw encoder similarity, without the projection's bottleneck, lets tail and cold items compete on what
-they are about. Everything is trained end to end (MLP, ID embeddings, w) with a softmax over the catalogue
-(in training p_u leaves the target item out, as it is absent from p_u at test time): the full softmax when it fits,
-else a sampled softmax with logQ correction. Two things are not negatives in that softmax: the user's
+where p_u is the mean text embedding of the user's train items (in training, without the target item,
+which is absent from p_u at test time) and w is learned (`text_match`): the raw encoder similarity,
+without the projection's bottleneck, lets tail and cold items compete on what they are about. Everything
+(MLP, ID embeddings, w) is trained end to end with a softmax over the catalogue: the full softmax when it
+fits, else a sampled softmax with logQ correction. Two things are not negatives in that softmax: the user's
 other train items (`mask_history`) and items nobody interacted with (`unseen_negatives=False`; pushing
 them down would teach the text path that items like the cold ones are bad, which halved test_cold
 recall on ml-100k). Two inference knobs trade head accuracy for tail exposure: `popularity_penalty`
