@@ -189,3 +189,32 @@ def test_batch_export_matches_single_queries(recommender, tmp_path):
 def test_not_a_run_directory(tmp_path):
     with pytest.raises(KgrecError, match="not a kgrec-train run directory: it has no config.yaml"):
         Recommender.load(tmp_path)
+
+
+def test_a_text_match_run_scores_known_and_new_users_and_added_items_with_it(ml100k_bundle, tmp_path_factory,
+                                                                           tmp_path):
+    recommender = Recommender.load(train_run(ml100k_bundle, tmp_path_factory, "model.text_match=true"))
+    model = recommender.model
+    with torch.no_grad():
+        torch.testing.assert_close(recommender.user_scores(torch.tensor([0])), model.score(torch.tensor([0])))
+        liked = [0, 1]
+        with_match, _ = recommender._new_user(liked, None)
+        weight, model.text_match_weight.data = model.text_match_weight.data.clone(), torch.tensor(0.0)
+        without, _ = recommender._new_user(liked, None)
+        model.text_match_weight.data = weight
+    profile = torch.nn.functional.normalize(model.item_text[liked].sum(0), dim=0)
+    torch.testing.assert_close(with_match - without, weight * model.item_text @ profile)
+    items = tmp_path / "new.tsv"
+    items.write_text("item_id\ttitle\ttext\nnew-space\tGalactic Rebellion\tA space opera with starships. "
+                     "Genres: Sci-Fi.\nnew-romcom\tLove in Manhattan\tA romantic comedy. Genres: Comedy, Romance.\n")
+    recommender.add_items(items)
+    user = torch.tensor([0])
+    with torch.no_grad():
+        scores = recommender.user_scores(user)[0]
+        model.text_match_weight.data = torch.tensor(0.0)
+        graph_only = recommender.user_scores(user)[0]
+        model.text_match_weight.data = weight
+    assert len(recommender.item_text) == len(recommender.item_ids) == len(scores)
+    added = recommender._encode([line.split("\t")[2] for line in items.read_text().splitlines()[1:]])
+    expected = weight * torch.nn.functional.normalize(added, dim=-1) @ model.user_profiles(user)[0]
+    torch.testing.assert_close((scores - graph_only)[-2:], expected)

@@ -53,7 +53,7 @@ def test_ablation_switches_change_graph_and_features(ml100k_500, ml100k_500_text
     full = KGRec(ml100k_500, ml100k_500_text)
     no_kg = KGRec(ml100k_500, ml100k_500_text, use_kg=False)
     no_interests = KGRec(ml100k_500, ml100k_500_text, use_interests=False)
-    no_text = KGRec(ml100k_500, ml100k_500_text, use_text=False)
+    no_text = KGRec(ml100k_500, ml100k_500_text, use_text=False, text_match=True)
     assert no_text.text_match_weight is None and no_text.item_text is None  # no text anywhere, the match included
     no_id = KGRec(ml100k_500, ml100k_500_text, use_id=False)
     assert {"category", "entity"} & set(full.node_types) and not {"category", "entity"} & set(no_kg.node_types)
@@ -67,7 +67,8 @@ def test_ablation_switches_change_graph_and_features(ml100k_500, ml100k_500_text
 
 
 def test_the_text_match_adds_w_times_the_profile_item_cosine_and_leaves_the_target_out_in_training(
-        ml100k_500, ml100k_500_text, model):
+        ml100k_500, ml100k_500_text):
+    model = fit_kgrec(ml100k_500, ml100k_500_text, 6, text_match=True)
     users = torch.arange(5)
     with torch.no_grad():
         scores = model.score(users)
@@ -84,7 +85,7 @@ def test_the_text_match_adds_w_times_the_profile_item_cosine_and_leaves_the_targ
     with torch.no_grad():
         trained = model._training_profiles(torch.tensor([user]), first.unsqueeze(0))[0] / weight
     torch.testing.assert_close(trained, torch.nn.functional.normalize(model.item_text[rest].sum(0), dim=0))
-    assert KGRec(ml100k_500, ml100k_500_text, text_match=False).text_match_weight is None
+    assert KGRec(ml100k_500, ml100k_500_text).text_match_weight is None  # off by default
 
 
 def test_cold_items_use_text_and_kg_not_their_untrained_id(ml100k_500, model):
