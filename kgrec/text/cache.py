@@ -56,6 +56,14 @@ def _find(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return np.where(keys[rows] == wanted, rows, -1)
 
 
+def _version(path: Path) -> str | None:
+    """The version `store.json` names now, None when there is no readable one."""
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["version"])
+    except Exception:  # absent or damaged: nothing to clean up
+        return None
+
+
 class EmbeddingCache:
     """Embeddings of texts per encoder identity, stored under `directory`."""
 
@@ -129,8 +137,10 @@ class EmbeddingCache:
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=".store-", suffix=".json")
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             json.dump(index, file)
+        replaced = _version(path)
         os.replace(temporary, path)
-        for stale in directory.glob("*-*.npy"):
-            if version not in stale.name:
-                stale.unlink(missing_ok=True)
+        # Only the version this one replaced goes: a version another process wrote meanwhile may be in use.
+        for stale in ([f"keys-{replaced}.npy", f"vectors-{replaced}.npy"] if replaced else []):
+            (directory / stale).unlink(missing_ok=True)
         return all_keys, np.load(directory / f"vectors-{version}.npy", mmap_mode="r")
+
