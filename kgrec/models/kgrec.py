@@ -173,8 +173,7 @@ class KGRec(Recommender):
         self.text_match_weight = nn.Parameter(torch.tensor(1.0)) if match else None
         item_text = F.normalize(text_features["item"][0], dim=-1) if match else None
         self.register_buffer("item_text", item_text, persistent=False)  # rebuilt from the cache on load
-        self.register_buffer("profile_sum", torch.zeros(self.num_users, item_text.shape[1]).index_add_(
-            0, torch.as_tensor(data.train.users), item_text[data.train.items]) if match else None, persistent=False)
+        self.register_buffer("profile_sum", _train_item_sums(item_text, data) if match else None, persistent=False)
         generator = torch.Generator().manual_seed(seed)
         self.id_embedding = nn.Parameter(torch.randn(self.num_nodes, dim, generator=generator) * 0.1)
         self.text_projection = nn.Sequential(
@@ -236,9 +235,7 @@ class KGRec(Recommender):
 
     def _add_user_profiles(self, text: Tensor, has_text: Tensor, data: Dataset) -> None:
         """A user's text is the mean text embedding of the items they liked in train."""
-        items = self.offsets["item"] + torch.as_tensor(data.train.items)
-        users = torch.as_tensor(data.train.users)
-        profile = torch.zeros(self.num_users, text.shape[1]).index_add_(0, users, text[items])
+        profile = _train_item_sums(text[self.offsets["item"]: self.offsets["item"] + self.num_items], data)
         start = self.offsets["user"]
         text[start: start + self.num_users] = F.normalize(profile, dim=-1)
         has_text[start: start + self.num_users] = profile.norm(dim=-1) > 0
@@ -451,3 +448,10 @@ class KGRec(Recommender):
 
     def _penalty(self) -> float:
         return 0.0 if self.popularity_penalty == "auto" else float(self.popularity_penalty)
+
+
+def _train_item_sums(item_vectors: Tensor, data: Dataset) -> Tensor:
+    """Per user, the sum of `item_vectors` (one row per item) over the user's train items: the text profiles of
+    `user_text` and of the text match."""
+    users, items = torch.as_tensor(data.train.users), torch.as_tensor(data.train.items)
+    return torch.zeros(data.num_users, item_vectors.shape[1]).index_add_(0, users, item_vectors[items])
