@@ -137,7 +137,6 @@ def line_array(path: Path, data: bytes) -> pa.LargeStringArray:
 
 def _read_lines(path: Path, data: bytes, format: str, problems: Problems, blank_prefix: str) -> Statements:
     lines = line_array(path, data)
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
     # Arrow's kernels and numpy release the GIL, so the two halves of a big file are parsed on two cores at once.
     bounds = [0, len(lines)] if len(lines) < PARALLEL_LINES else [0, len(lines) // 2, len(lines)]
     with ThreadPoolExecutor(len(bounds) - 1) as pool:

@@ -90,7 +90,7 @@ def _build(terms: pa.Array, rows: np.ndarray, term_order: Future, item_entities:
     rows = _first_occurrences(rows)
     summary = IngestSummary(triples_read=read, duplicates=read - len(rows),
                             items=len(item_entities), hops=mapping.hops or None)
-    literal = _flags(pc.starts_with(terms, '"'))[rows[:, 2]]
+    literal = flags(pc.starts_with(terms, '"'))[rows[:, 2]]
     label_rank = _ids(terms, mapping.label_predicates)
     is_label = literal & np.isin(rows[:, 1], label_rank[label_rank >= 0])
     same_as = ~literal & (rows[:, 1] == _ids(terms, [OWL_SAME_AS])[0])
@@ -103,7 +103,7 @@ def _build(terms: pa.Array, rows: np.ndarray, term_order: Future, item_entities:
     summary.relation_filtered = int((edge & ~allowed).sum())
     edges = rows[edge & allowed]
 
-    blank = _flags(pc.starts_with(terms, "_:"))
+    blank = flags(pc.starts_with(terms, "_:"))
     sorted_terms = term_order.result()
     order = _entity_order(sorted_terms, edges, blank)
     rank = np.full(len(terms) + 1, len(terms), dtype=np.int64)  # the extra slot ranks id -1 (no term) last
@@ -152,7 +152,7 @@ def _build(terms: pa.Array, rows: np.ndarray, term_order: Future, item_entities:
     return Ingested(kg, summary, attributes)
 
 
-def _flags(mask: pa.Array) -> np.ndarray:
+def flags(mask: pa.Array) -> np.ndarray:
     return mask.to_numpy(zero_copy_only=False).astype(bool)
 
 
@@ -162,7 +162,7 @@ def _ids(terms: pa.Array, keys: Sequence[str]) -> np.ndarray:
     Scans the vocabulary against the few keys: hashing the whole vocabulary (pc.index_in) costs more.
     """
     keys = list(keys)
-    present = np.flatnonzero(_flags(pc.is_in(terms, value_set=pa.array(keys, pa.large_string()))))
+    present = np.flatnonzero(flags(pc.is_in(terms, value_set=pa.array(keys, pa.large_string()))))
     found = dict(zip(terms.take(pa.array(present)).to_pylist(), present.tolist()))
     return np.array([found.get(key, -1) for key in keys], dtype=np.int64)
 
@@ -247,8 +247,8 @@ def _labels(terms: pa.Array, label_rows: np.ndarray, entity: np.ndarray, label_r
                              r'^"(?P<value>(?s:.*))"(?:@(?P<language>[^"]*)|\^\^<[^"]*>)?$')
     values, tags = parts.field("value"), pc.fill_null(parts.field("language"), "")
     wanted = language.lower()
-    language_rank = np.where(_flags(pc.or_(pc.equal(tags, wanted), pc.starts_with(tags, wanted + "-"))), 0,
-                             np.where(_flags(pc.equal(tags, "")), 1, 2))
+    language_rank = np.where(flags(pc.or_(pc.equal(tags, wanted), pc.starts_with(tags, wanted + "-"))), 0,
+                             np.where(flags(pc.equal(tags, "")), 1, 2))
     position = np.zeros(len(terms), dtype=np.int64)
     position[label_rank[label_rank >= 0]] = np.flatnonzero(label_rank >= 0)
     predicate_rank = position[label_rows[:, 1]]

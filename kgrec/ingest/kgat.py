@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from kgrec.data.problems import Problems
 from kgrec.errors import DataError
 from kgrec.ingest.fast import line_array, read_bytes
+from kgrec.ingest.graph import flags
 from kgrec.ingest.terms import Statements
 
 _ID = r"[0-9]{1,18}"  # fits an int64
@@ -27,8 +28,8 @@ _BLANK = r"^[ \t]*\r?\n$"
 def read_kgat(path: Path, problems: Problems) -> Statements:
     """The triples of kg_final.txt as term keys, named by the id lists beside it."""
     lines = line_array(path, read_bytes(path))
-    triple = _flags(pc.match_substring_regex(lines, _TRIPLE))
-    for number in np.flatnonzero(~triple & ~_flags(pc.match_substring_regex(lines, _BLANK))).tolist():
+    triple = flags(pc.match_substring_regex(lines, _TRIPLE))
+    for number in np.flatnonzero(~triple & ~flags(pc.match_substring_regex(lines, _BLANK))).tolist():
         problems.bad_row(DataError(path, number + 1, "malformed KGAT triple (want three integer ids: head relation "
                                                      f"tail): {lines[number].as_py().strip()[:80]!r}"))
     tokens = pc.split_pattern_regex(pc.utf8_trim_whitespace(lines.filter(triple)), r"[ \t]+")
@@ -70,7 +71,3 @@ def _keys(ids: np.ndarray, names: pa.Array | None, kind: str) -> pa.Array:
     listed = pa.array(np.where(ids < len(names), ids, len(names)))  # len(names): past the end, unnamed
     named = pa.concat_arrays([names, pa.nulls(1, pa.large_string())]).take(listed)
     return pc.coalesce(named, fallback)
-
-
-def _flags(mask: pa.Array) -> np.ndarray:
-    return mask.to_numpy(zero_copy_only=False).astype(bool)
