@@ -16,8 +16,6 @@ import argparse
 import os
 import platform
 import re
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cost_growth import run_child, short
 from kgrec.data.split import split_interactions
 
 RESULTS = Path(__file__).resolve().parent / "results" / "synth.md"
@@ -38,19 +37,11 @@ def run_synth(interactions: int, out: Path) -> dict[str, float]:
                "--users", str(int(interactions * USERS_PER_INTERACTION)),
                "--items", str(int(interactions * ITEMS_PER_INTERACTION)),
                "--triples", str(int(interactions * TRIPLES_PER_INTERACTION)), "--out", str(out)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if done.returncode:
-        sys.exit(f"kgrec-synth failed:\n{done.stderr}")
-    rate = float(re.search(r"\(([\d,]+) interactions/s\)", done.stdout).group(1).replace(",", ""))
+    wall, cpu, peak_mb, stdout = run_child(command, out.parent / "synth.log")
+    rate = float(re.search(r"\(([\d,]+) interactions/s\)", stdout).group(1).replace(",", ""))
     generated = interactions / rate  # the printed seconds have two decimals: too coarse at 1e5
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest child so far: sizes grow
     size = sum(path.stat().st_size for path in out.iterdir())
-    return {"generate": generated, "wall": wall, "cpu": cpu, "peak": peak, "bytes": size}
+    return {"generate": generated, "wall": wall, "cpu": cpu, "peak_mb": peak_mb, "bytes": size}
 
 
 def split_alone(interactions: int) -> float:
@@ -93,7 +84,7 @@ def render(rows: list[tuple[int, dict[str, float]]], args: argparse.Namespace) -
         "# Synthetic bundle generation (`benchmarks/synth.py`)", "",
         "Command:", "",
         f"    OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')} python benchmarks/synth.py --sizes "
-        + " ".join(f"{size:.0e}".replace("e+0", "e") for size in args.sizes) + f" --repeats {args.repeats}",
+        + " ".join(short(size) for size in args.sizes) + f" --repeats {args.repeats}",
         "",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {platform.machine()}, "
         f"{os.cpu_count()} CPU cores, {platform.python_implementation()} {platform.python_version()}, "
@@ -110,7 +101,7 @@ def render(rows: list[tuple[int, dict[str, float]]], args: argparse.Namespace) -
         low, high = result["range"]
         lines.append(f"| {size:,} | {result['generate']:.2f} ({low:.2f}-{high:.2f}) | "
                      f"{size / result['generate']:,.0f} | {result['wall']:.2f} | {result['cpu']:.2f} | "
-                     f"{result['peak'] / 2**20:,.0f} | {result['bytes'] / 2**20:,.0f} | {result['split']:.2f} |")
+                     f"{result['peak_mb']:,.0f} | {result['bytes'] / 2**20:,.0f} | {result['split']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
