@@ -73,7 +73,7 @@ def evaluate(
     positives = _split(data, split)
     users = np.unique(positives.users)
     head, tail, cold = item_groups(data, head_share)
-    candidates = cold if split == "test_cold" else np.ones(data.num_items, dtype=bool)
+    candidates = split_candidates(data, split, cold)
     if not candidates.any():
         raise KgrecError(f"split {split!r} has no candidate items (the dataset has no cold items)")
     seen = [data.splits[name] for name in EXCLUDED[split] if name in data.splits]
@@ -175,6 +175,11 @@ def _user_rows(users: np.ndarray, pair_users: np.ndarray, pair_items: np.ndarray
     keep[keep] = users[rows[keep]] == pair_users[keep]
     order = np.argsort(rows[keep], kind="stable")
     return np.searchsorted(rows[keep][order], np.arange(len(users) + 1)), pair_items[keep][order]
+
+
+def split_candidates(data: Dataset, split: str, cold: np.ndarray) -> np.ndarray:
+    """The items ranked for `split` (a mask): only the cold items for test_cold, every item otherwise."""
+    return cold if split == "test_cold" else np.ones(data.num_items, dtype=bool)
 
 
 def _by_score(scores: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from kgrec.data.dataset import Dataset, Interactions
 from kgrec.errors import KgrecError
 from kgrec.data.popularity import item_groups
-from kgrec.evaluate.metrics import EvalResult, ListFn, ScoreFn, evaluate, summarise
+from kgrec.evaluate.metrics import EvalResult, ListFn, ScoreFn, evaluate, split_candidates, summarise
 from kgrec.models.base import Recommender
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -142,7 +142,7 @@ class Processes:
                         top_lists=top_lists)
         shards: list[EvalResult] = [None] * self.world_size  # type: ignore[list-item]
         dist.all_gather_object(shards, mine)
-        return merge_results(data, split, shards, head_share, n_recs)
+        return merge_results(data, split, shards, head_share)
 
 
 def start(device: str, precision: str, distributed: bool) -> Processes:
@@ -192,8 +192,7 @@ def user_shard(data: Dataset, split: str, rank: int, world_size: int) -> Dataset
                                              split: Interactions(pairs.users[keep], pairs.items[keep], timestamps)})
 
 
-def merge_results(data: Dataset, split: str, shards: Sequence[EvalResult], head_share: float,
-                  n_recs: int) -> EvalResult:
+def merge_results(data: Dataset, split: str, shards: Sequence[EvalResult], head_share: float) -> EvalResult:
     """The result `evaluate` returns for the whole `split`, from those of disjoint user shards: their per-user
     values are put back in user order and their per-item counts added up, then summarised as `evaluate` does."""
     users = np.concatenate([shard.users for shard in shards])
@@ -206,7 +205,7 @@ def merge_results(data: Dataset, split: str, shards: Sequence[EvalResult], head_
     decile_per_user = {k: joined([shard.decile_per_user[k] for shard in shards]) for k in shards[0].decile_per_user}
     item_counts = {k: sum(shard.item_counts[k] for shard in shards) for k in shards[0].item_counts}
     head, _, cold = item_groups(data, head_share)
-    candidates = cold if split == "test_cold" else np.ones(data.num_items, dtype=bool)
-    metrics, decile_recall = summarise(split, per_user, decile_per_user, item_counts, head, candidates)
-    top_items = joined([shard.top_items for shard in shards])[:, :n_recs]
+    metrics, decile_recall = summarise(split, per_user, decile_per_user, item_counts, head,
+                                       split_candidates(data, split, cold))
+    top_items = joined([shard.top_items for shard in shards])
     return EvalResult(metrics, users[order], top_items, decile_recall, per_user, decile_per_user, item_counts)
