@@ -315,8 +315,9 @@ class Recommender:
         if not ids:
             raise DataError(path, None, "no items")
         edges = self._added_edges(kg_path, entities, len(ids)) if kg_path else [[] for _ in ids]
-        plain = self._encode(texts)
-        tuned = self._encode(texts, tuned=True) if getattr(self.model, "text_tower", None) is not None else plain
+        tuned = self._encode(texts, tuned=True)
+        # The text match compares plain encoder vectors; they differ from `tuned` only behind tuned layers.
+        plain = self._encode(texts) if self.item_text is not None and self.model.text_tower is not None else tuned
         return NewItems(ids, titles, tuned, edges, F.normalize(plain, dim=-1))
 
     def embed_items(self, new: NewItems, kg_share: float = KG_SHARE,
