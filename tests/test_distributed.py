@@ -42,7 +42,7 @@ def ml100k_ease(ml100k_bundle, tmp_path_factory):
     return data, model
 
 
-@pytest.mark.parametrize("split, world_size", [("valid", 2), ("test", 3), ("test_cold", 2)])
+@pytest.mark.parametrize("split, world_size", [("valid", 2), ("test", 3), ("test_cold", 2), ("test_tail", 2)])
 def test_evaluation_shared_out_by_user_equals_one_process(ml100k_ease, split, world_size):
     data, model = ml100k_ease
     options = dict(ks=(10, 20, 50), head_share=0.2, batch_size=256)

@@ -140,6 +140,21 @@ def test_cold_split_ranks_only_cold_items(tiny):
     assert all(math.isnan(value) for value in result.decile_recall[5])
 
 
+def test_tail_split_ranks_test_tail_items_among_tail_items_only(tiny):
+    # head_share 0.5: head {0, 1}, tail {2, 3, 4, 5}, cold {6, 7}. u2's test item 1 is head and drops out.
+    result = evaluate(fixed_scores, tiny, "test_tail", ks=(1, 2), head_share=0.5, n_recs=6)
+    # Tail items left after train and valid, best first: u0 (4 is valid) 3 (5), 5 (3), 2 (1);
+    # u1 (2 is valid) 4 (6), 5 (4), 3 (2); u2 (2 is train) 5 (8), 3 (2), 4 (1). Head item 1 would top u2's.
+    assert result.users.tolist() == [0, 1, 2]
+    assert result.top_items.tolist() == [[3, 5, 2, -1], [4, 5, 3, -1], [5, 3, 4, -1]]
+    m = result.metrics
+    # Tail test items: u0 {2, 5}, u1 {3}, u2 {4}. @2: u0 hits 5 (1 of 2), u1 and u2 none.
+    assert m["recall@1"] == 0.0
+    assert m["recall@2"] == pytest.approx((1 / 2 + 0 + 0) / 3)
+    assert m["coverage@1"] == pytest.approx(3 / 4)  # 3, 4 and 5 of the four tail candidates
+    assert not any(key.startswith(("head_", "tail_")) for key in m)
+
+
 def test_result_does_not_depend_on_batch_size():
     rng = np.random.default_rng(0)
     num_users, num_items = 37, 60

@@ -22,7 +22,10 @@ from kgrec.data.popularity import item_groups, popularity_order
 from kgrec.errors import KgrecError
 
 #: Splits that can be evaluated, and the splits whose items each one excludes from a user's ranking.
-EXCLUDED = {"valid": ("train",), "test": ("train", "valid"), "test_cold": ("train", "valid")}
+#: test_tail is test restricted to tail items, ranked among the tail items alone: how well a model orders the
+#: tail, whatever it thinks of the head (what a list of tail items only, or its tail slots, could reach).
+EXCLUDED = {"valid": ("train",), "test": ("train", "valid"), "test_cold": ("train", "valid"),
+            "test_tail": ("train", "valid")}
 #: Per-user metrics, averaged over every evaluated user.
 USER_METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
 #: Popularity groups of `decile_recall`.
@@ -70,12 +73,13 @@ def evaluate(
     """
     if min(ks) < 1 or n_recs < 1:
         raise ValueError(f"cut-offs and n_recs must be positive, got ks={tuple(ks)}, n_recs={n_recs}")
-    positives = _split(data, split)
-    users = np.unique(positives.users)
     head, tail, cold = item_groups(data, head_share)
-    candidates = split_candidates(data, split, cold)
+    positives = _split(data, split, tail)
+    users = np.unique(positives.users)
+    candidates = split_candidates(data, split, tail, cold)
     if not candidates.any():
-        raise KgrecError(f"split {split!r} has no candidate items (the dataset has no cold items)")
+        raise KgrecError(f"split {split!r} has no candidate items (the dataset has no "
+                         f"{'tail' if split == 'test_tail' else 'cold'} items)")
     seen = [data.splits[name] for name in EXCLUDED[split] if name in data.splits]
     seen_ptr, seen_items = _user_rows(
         users, np.concatenate([s.users for s in seen]), np.concatenate([s.items for s in seen])
@@ -136,8 +140,8 @@ def summarise(split: str, per_user: dict[tuple[str, int], np.ndarray], decile_pe
               item_counts: dict[int, np.ndarray], head: np.ndarray,
               candidates: np.ndarray) -> tuple[dict[str, float], dict[int, list[float]]]:
     """The split's metrics and per-decile recall from per-user values and per-item top-k counts."""
-    # Every cold item is non-head, so head/tail metrics would say nothing on the cold split.
-    head_tail_apply = split != "test_cold"
+    # Every cold item and every test_tail candidate is non-head: head/tail metrics would say nothing there.
+    head_tail_apply = split not in ("test_cold", "test_tail")
     metrics = {}
     for k, counts in item_counts.items():
         for name in USER_METRICS:
@@ -155,14 +159,20 @@ def summarise(split: str, per_user: dict[tuple[str, int], np.ndarray], decile_pe
     return metrics, decile_recall
 
 
-def _split(data: Dataset, split: str) -> Interactions:
+def _split(data: Dataset, split: str, tail: np.ndarray) -> Interactions:
     if split not in EXCLUDED:
         raise KgrecError(f"cannot evaluate split {split!r}; choose one of {', '.join(EXCLUDED)}")
-    if split not in data.splits:
-        raise KgrecError(f"dataset {data.name!r} has no {split!r} split")
-    if len(data.splits[split]) == 0:
+    source = source_split(split)
+    if source not in data.splits:
+        raise KgrecError(f"dataset {data.name!r} has no {source!r} split")
+    pairs = data.splits[source]
+    if split == "test_tail":
+        keep = tail[pairs.items]
+        pairs = Interactions(pairs.users[keep], pairs.items[keep],
+                             None if pairs.timestamps is None else pairs.timestamps[keep])
+    if len(pairs) == 0:
         raise KgrecError(f"split {split!r} of dataset {data.name!r} is empty: there is nothing to evaluate")
-    return data.splits[split]
+    return pairs
 
 
 def _user_rows(users: np.ndarray, pair_users: np.ndarray, pair_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,9 +187,15 @@ def _user_rows(users: np.ndarray, pair_users: np.ndarray, pair_items: np.ndarray
     return np.searchsorted(rows[keep][order], np.arange(len(users) + 1)), pair_items[keep][order]
 
 
-def split_candidates(data: Dataset, split: str, cold: np.ndarray) -> np.ndarray:
-    """The items ranked for `split` (a mask): only the cold items for test_cold, every item otherwise."""
-    return cold if split == "test_cold" else np.ones(data.num_items, dtype=bool)
+def source_split(split: str) -> str:
+    """The entry of `Dataset.splits` whose pairs `split` evaluates: test for test_tail, the split itself otherwise."""
+    return "test" if split == "test_tail" else split
+
+
+def split_candidates(data: Dataset, split: str, tail: np.ndarray, cold: np.ndarray) -> np.ndarray:
+    """The items ranked for `split` (a mask): the cold items for test_cold, the tail items for test_tail,
+    every item otherwise."""
+    return {"test_cold": cold, "test_tail": tail}.get(split, np.ones(data.num_items, dtype=bool))
 
 
 def _by_score(scores: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:

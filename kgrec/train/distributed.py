@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from kgrec.data.dataset import Dataset, Interactions
 from kgrec.errors import KgrecError
 from kgrec.data.popularity import item_groups
-from kgrec.evaluate.metrics import EvalResult, ListFn, ScoreFn, evaluate, split_candidates, summarise
+from kgrec.evaluate.metrics import EvalResult, ListFn, ScoreFn, evaluate, source_split, split_candidates, summarise
 from kgrec.models.base import Recommender
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -185,6 +185,7 @@ def to_device(model: Recommender, device: torch.device) -> Recommender:
 
 def user_shard(data: Dataset, split: str, rank: int, world_size: int) -> Dataset:
     """`data` whose `split` keeps the pairs of every world_size-th of its users, starting at the rank-th."""
+    split = source_split(split)
     pairs = data.splits[split]
     keep = np.isin(pairs.users, np.unique(pairs.users)[rank::world_size])
     timestamps = None if pairs.timestamps is None else pairs.timestamps[keep]
@@ -204,8 +205,8 @@ def merge_results(data: Dataset, split: str, shards: Sequence[EvalResult], head_
     per_user = {key: joined([shard.per_user[key] for shard in shards]) for key in shards[0].per_user}
     decile_per_user = {k: joined([shard.decile_per_user[k] for shard in shards]) for k in shards[0].decile_per_user}
     item_counts = {k: sum(shard.item_counts[k] for shard in shards) for k in shards[0].item_counts}
-    head, _, cold = item_groups(data, head_share)
+    head, tail, cold = item_groups(data, head_share)
     metrics, decile_recall = summarise(split, per_user, decile_per_user, item_counts, head,
-                                       split_candidates(data, split, cold))
+                                       split_candidates(data, split, tail, cold))
     top_items = joined([shard.top_items for shard in shards])
     return EvalResult(metrics, users[order], top_items, decile_recall, per_user, decile_per_user, item_counts)
