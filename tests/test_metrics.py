@@ -153,6 +153,11 @@ def test_tail_split_ranks_test_tail_items_among_tail_items_only(tiny):
     assert m["recall@2"] == pytest.approx((1 / 2 + 0 + 0) / 3)
     assert m["coverage@1"] == pytest.approx(3 / 4)  # 3, 4 and 5 of the four tail candidates
     assert not any(key.startswith(("head_", "tail_")) for key in m)
+    # valid_tail: valid's tail pairs (u0 item 4; u1's item 2 is tail too), train items alone excluded.
+    valid = evaluate(fixed_scores, tiny, "valid_tail", ks=(1,), head_share=0.5, n_recs=6)
+    # u0 (train 0, 1): 4 (7), 3 (5), 5 (3), 2 (1); u1 (train 0, 1): 4 (6), 2 (5), 5 (4), 3 (2).
+    assert valid.top_items.tolist() == [[4, 3, 5, 2], [4, 2, 5, 3]]
+    assert valid.metrics["recall@1"] == pytest.approx((1 + 0) / 2)
 
 
 def test_result_does_not_depend_on_batch_size():

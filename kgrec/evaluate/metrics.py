@@ -22,10 +22,12 @@ from kgrec.data.popularity import item_groups, popularity_order
 from kgrec.errors import KgrecError
 
 #: Splits that can be evaluated, and the splits whose items each one excludes from a user's ranking.
-#: test_tail is test restricted to tail items, ranked among the tail items alone: how well a model orders the
-#: tail, whatever it thinks of the head (what a list of tail items only, or its tail slots, could reach).
+#: valid_tail and test_tail are valid and test restricted to tail items, ranked among the tail items alone: how
+#: well a model orders the tail, whatever it thinks of the head (what its tail slots, or a list of tail items
+#: only, could reach).
 EXCLUDED = {"valid": ("train",), "test": ("train", "valid"), "test_cold": ("train", "valid"),
-            "test_tail": ("train", "valid")}
+            "valid_tail": ("train",), "test_tail": ("train", "valid")}
+TAIL_SPLITS = {"valid_tail": "valid", "test_tail": "test"}
 #: Per-user metrics, averaged over every evaluated user.
 USER_METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
 #: Popularity groups of `decile_recall`.
@@ -79,7 +81,7 @@ def evaluate(
     candidates = split_candidates(data, split, tail, cold)
     if not candidates.any():
         raise KgrecError(f"split {split!r} has no candidate items (the dataset has no "
-                         f"{'tail' if split == 'test_tail' else 'cold'} items)")
+                         f"{'tail' if split in TAIL_SPLITS else 'cold'} items)")
     seen = [data.splits[name] for name in EXCLUDED[split] if name in data.splits]
     seen_ptr, seen_items = _user_rows(
         users, np.concatenate([s.users for s in seen]), np.concatenate([s.items for s in seen])
@@ -140,8 +142,8 @@ def summarise(split: str, per_user: dict[tuple[str, int], np.ndarray], decile_pe
               item_counts: dict[int, np.ndarray], head: np.ndarray,
               candidates: np.ndarray) -> tuple[dict[str, float], dict[int, list[float]]]:
     """The split's metrics and per-decile recall from per-user values and per-item top-k counts."""
-    # Every cold item and every test_tail candidate is non-head: head/tail metrics would say nothing there.
-    head_tail_apply = split not in ("test_cold", "test_tail")
+    # Every cold item and every tail-split candidate is non-head: head/tail metrics would say nothing there.
+    head_tail_apply = split != "test_cold" and split not in TAIL_SPLITS
     metrics = {}
     for k, counts in item_counts.items():
         for name in USER_METRICS:
@@ -166,7 +168,7 @@ def _split(data: Dataset, split: str, tail: np.ndarray) -> Interactions:
     if source not in data.splits:
         raise KgrecError(f"dataset {data.name!r} has no {source!r} split")
     pairs = data.splits[source]
-    if split == "test_tail":
+    if split in TAIL_SPLITS:
         keep = tail[pairs.items]
         pairs = Interactions(pairs.users[keep], pairs.items[keep],
                              None if pairs.timestamps is None else pairs.timestamps[keep])
@@ -188,14 +190,16 @@ def _user_rows(users: np.ndarray, pair_users: np.ndarray, pair_items: np.ndarray
 
 
 def source_split(split: str) -> str:
-    """The entry of `Dataset.splits` whose pairs `split` evaluates: test for test_tail, the split itself otherwise."""
-    return "test" if split == "test_tail" else split
+    """The entry of `Dataset.splits` whose pairs `split` evaluates (valid for valid_tail, test for test_tail)."""
+    return TAIL_SPLITS.get(split, split)
 
 
 def split_candidates(data: Dataset, split: str, tail: np.ndarray, cold: np.ndarray) -> np.ndarray:
-    """The items ranked for `split` (a mask): the cold items for test_cold, the tail items for test_tail,
-    every item otherwise."""
-    return {"test_cold": cold, "test_tail": tail}.get(split, np.ones(data.num_items, dtype=bool))
+    """The items ranked for `split` (a mask): the cold items for test_cold, the tail items for valid_tail and
+    test_tail, every item otherwise."""
+    if split == "test_cold":
+        return cold
+    return tail if split in TAIL_SPLITS else np.ones(data.num_items, dtype=bool)
 
 
 def _by_score(scores: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
