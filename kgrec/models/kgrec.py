@@ -13,7 +13,7 @@ item-interest, user-interest, item-category, KG relations) by LightGCN propagati
     x^(l+1) = D^-1/2 A D^-1/2 x^(l),    h = w x^(0) + (1 - w) mean_{l>=1} x^(l)
 
 so a tail item borrows from the popular items that share its interests, categories and KG
-neighbours, while keeping w = `self_weight` (0.5; LightGCN's plain mean is w = 1/(L+1)) of its own
+neighbours, while keeping w = `self_weight` (0.3; LightGCN's plain mean is w = 1/(L+1)) of its own
 input. Scores are cosine similarities over a temperature plus a text match,
 
     s(u, i) = cos(h_u, h_i) / tau + w cos(p_u, t_i)
@@ -86,7 +86,7 @@ class KGRec(Recommender):
         user_text: bool = False,
         text_match: bool = False,
         unseen_negatives: bool = False,
-        self_weight: float | None = 0.5,
+        self_weight: float | None = 0.3,
         relation_weights: bool = False,
         text_finetune_layers: int = 0,
         neighbour_fanouts: list[int] | None = None,
