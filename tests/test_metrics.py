@@ -243,3 +243,40 @@ def test_chunks_of_seven_users_equal_all_users_at_once_on_ml100k(ml100k_bundle, 
     assert chunked.decile_recall.keys() == whole.decile_recall.keys()
     for k, values in whole.decile_recall.items():
         np.testing.assert_array_equal(chunked.decile_recall[k], values)
+
+
+@pytest.fixture(scope="module")
+def ml100k_ease_scores(ml100k_bundle):
+    from kgrec.data.bundle import load_bundle
+    from kgrec.models.ease import EASE
+
+    data = load_bundle(ml100k_bundle)
+    model = EASE(data, reg=250.0)
+    model.fit(data)
+    return data, model.score(torch.arange(data.num_users))
+
+
+@pytest.mark.parametrize("every", [0, 4])
+def test_a_lists_tail_recall_is_tail_only_recall_at_its_tail_positions(ml100k_ease_scores, every):
+    # What benchmarks/tail_ceiling.py rests on: a list by score, or with tail slots, holds the model's best tail
+    # items, so each user's tail recall@20 is recall@m on test_tail, m = the tail items in that user's list.
+    from kgrec.models.tail_slots import interleave_tail
+
+    data, scores = ml100k_ease_scores
+    tail = item_groups(data)[1]
+    lists = evaluate(lambda users: scores[users], data, "test", ks=(20,), n_recs=20,
+                     top_lists=lambda masked, width: interleave_tail(masked, torch.from_numpy(tail), every, width))
+    alone = evaluate(lambda users: scores[users], data, "test_tail", ks=tuple(range(1, 21)), n_recs=20)
+    row_of = {user: row for row, user in enumerate(alone.users)}
+    compared = 0
+    for row, user in enumerate(lists.users):
+        if user not in row_of:
+            continue
+        listed = lists.top_items[row][:20]
+        m = int(tail[listed[listed >= 0]].sum())
+        expected = alone.per_user["recall", m][row_of[user]] if m else 0.0
+        assert lists.per_user["tail_recall", 20][row] == pytest.approx(expected, abs=1e-12)
+        compared += 1
+    assert compared == len(alone.users) > 500
+    if every:  # the slots put 5 tail items in every list
+        assert lists.metrics["tail_share@20"] >= 5 / 20
