@@ -75,7 +75,10 @@ def main() -> None:
 
 
 def write_report(log: Path) -> None:
-    """OUT.md from every run in OUT.jsonl: the mean over seeds of each (bundle, variant), then every run."""
+    """OUT.md from every run in OUT.jsonl: the mean over seeds of each (bundle, variant), then every run; a
+    "## Notes" section written by hand at the end of an existing OUT.md is kept."""
+    report = log.with_suffix(".md")
+    notes = report.read_text().partition("\n## Notes")[2] if report.is_file() else ""
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     columns = list(dict.fromkeys(key for row in rows for key in row))
     recalls = [column for column in columns if column.endswith("@20")]
@@ -86,11 +89,11 @@ def write_report(log: Path) -> None:
               **{column: sum(run[column] for run in runs) / len(runs) for column in recalls
                  if all(column in run for run in runs)}}
              for (bundle, variant), runs in sorted(groups.items())]
-    log.with_suffix(".md").write_text(
+    report.write_text(
         "# kgrec variants (`benchmarks/variants.py`)\n\nrecall@20 per split, tail slots off; valid_tail and test_tail "
         "rank each user's tail items among the tail alone. Choices are made on the valid columns.\n\n"
         f"Mean over seeds:\n\n{markdown_table(means, ['bundle', 'variant', 'seeds', *recalls])}\n\n"
-        f"Every run:\n\n{markdown_table(rows, columns)}\n")
+        f"Every run:\n\n{markdown_table(rows, columns)}\n" + (f"\n## Notes{notes}" if notes else ""))
 
 
 if __name__ == "__main__":
