@@ -20,6 +20,7 @@ from tqdm import tqdm
 from kgrec.data.dataset import Dataset, Interactions
 from kgrec.data.popularity import item_groups, popularity_order
 from kgrec.errors import KgrecError
+from kgrec.evaluate.top_k import top_k
 
 #: Splits that can be evaluated, and the splits whose items each one excludes from a user's ranking.
 #: valid_tail and test_tail are valid and test restricted to tail items, ranked among the tail items alone: how
@@ -203,7 +204,7 @@ def split_candidates(data: Dataset, split: str, tail: np.ndarray, cold: np.ndarr
 
 
 def _by_score(scores: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return tuple(torch.topk(scores, width, dim=1))
+    return tuple(top_k(scores, width))
 
 
 def _row_pairs(ptr: np.ndarray, items: np.ndarray, start: int, stop: int, device) -> tuple[torch.Tensor, torch.Tensor]:

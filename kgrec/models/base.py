@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 
 from kgrec.data.dataset import Dataset
+from kgrec.evaluate.top_k import top_k
 
 
 class Recommender(torch.nn.Module):
@@ -58,4 +59,4 @@ class Recommender(torch.nn.Module):
         """Masked scores (-inf = never recommend) -> each row's list: (values, item indices), at most `width`
         wide, best first, values -inf where a row runs short. The evaluator and the inference API call it
         after masking; most models list by score."""
-        return tuple(scores.topk(min(width, scores.shape[1]), dim=1))
+        return tuple(top_k(scores, min(width, scores.shape[1])))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from kgrec.evaluate.top_k import top_k
+
 INF = float("-inf")
 
 
@@ -28,10 +30,10 @@ def interleave_tail(scores: Tensor, tail: Tensor, every: int, width: int) -> tup
     width = min(width, scores.shape[1])
     slots = width // every if every > 0 else 0
     if slots == 0 or not bool(tail.any()):
-        return tuple(scores.topk(width, dim=1))
+        return tuple(top_k(scores, width))
     # Enough of the score order to fill the list after up to `slots` of its items move to slots.
-    main = scores.topk(min(width + slots, scores.shape[1]), dim=1)
-    candidates = scores.masked_fill(~tail, INF).topk(min(width + slots, scores.shape[1]), dim=1)
+    main = top_k(scores, min(width + slots, scores.shape[1]))
+    candidates = top_k(scores.masked_fill(~tail, INF), min(width + slots, scores.shape[1]))
     extras = _slot_items(main.indices[:, :width], candidates, every, slots)
     used = extras >= 0
     moved = (main.indices.unsqueeze(2) == extras.unsqueeze(1)).any(2)
