@@ -10,10 +10,10 @@ so popular items use their ID embedding while tail and cold items (g = 0) rely o
 nodes without text g = 1. Signal then flows through the union of all typed edges (user-item,
 item-interest, user-interest, item-category, KG relations) by LightGCN propagation
 
-    x^(l+1) = D^-1/2 A D^-1/2 x^(l),    h = w x^(0) + (1 - w) mean_{l>=1} x^(l)
+    x^(l+1) = D^-1/2 A D^-1/2 x^(l),    h = a x^(0) + (1 - a) mean_{l>=1} x^(l)
 
 so a tail item borrows from the popular items that share its interests, categories and KG
-neighbours, while keeping w = `self_weight` (0.3; LightGCN's plain mean is w = 1/(L+1)) of its own
+neighbours, while keeping a = `self_weight` (0.3; LightGCN's plain mean is a = 1/(L+1)) of its own
 input. Scores are cosine similarities over a temperature plus a text match,
 
     s(u, i) = cos(h_u, h_i) / tau + w cos(p_u, t_i)
