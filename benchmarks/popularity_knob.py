@@ -21,14 +21,31 @@ from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
 from kgrec.cli.train import CONFIG_DIR
+from kgrec.data.dataset import Dataset
 from kgrec.data.load import load_dataset
 from kgrec.evaluate.metrics import evaluate
 from kgrec.evaluate.report import markdown_table
+from kgrec.models.base import Recommender
 from kgrec.train.experiment import build_model, fit, seed_everything
-from kgrec.train.loop import TrainerConfig
+from kgrec.train.loop import TrainingLog, trainer_config
 
 BETAS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0]
 EVERY = [20, 10, 6, 5, 4, 3, 2]
+
+
+def train_kgrec(path: str, overrides: list[str]) -> tuple[dict, Dataset, Recommender, TrainingLog]:
+    """kgrec trained in this process on the bundle at `path`, as kgrec-train would with `overrides`, and
+    fitted (early stopping and knob calibration on valid); returns the resolved config too."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        config = compose("config", overrides=["data=bundle", f"data.path={Path(path).resolve()}", "model=kgrec",
+                                              *overrides])
+    config = OmegaConf.to_container(config, resolve=True)
+    seed_everything(config["seed"])
+    data = load_dataset(config["data"])
+    trainer = trainer_config({**config["trainer"], **config["model"]["train"], "seed": config["seed"]})
+    model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
+    history = fit(model, data, trainer, config["eval"])
+    return config, data, model, history
 
 
 def main() -> None:
@@ -46,15 +63,7 @@ def main() -> None:
         loaded = Recommender.load(args.run)  # with the knobs its training calibrated on valid
         config, data, model = loaded.config, loaded.data, loaded.model
     else:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            config = compose("config", overrides=["data=bundle", f"data.path={Path(args.path).resolve()}",
-                                                  "model=kgrec", *args.overrides])
-        config = OmegaConf.to_container(config, resolve=True)
-        seed_everything(config["seed"])
-        data = load_dataset(config["data"])
-        trainer = TrainerConfig(**{**config["trainer"], **config["model"]["train"], "seed": config["seed"]})
-        model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
-        fit(model, data, trainer, config["eval"])  # calibrates the `auto` knobs on valid
+        config, data, model, _ = train_kgrec(args.path, args.overrides)  # calibrates the `auto` knobs on valid
     chosen = (model.popularity_penalty, model.tail_every)
 
     settings = [("penalty", beta, 0) for beta in BETAS] + [("tail slots", 0.0, every) for every in EVERY]

@@ -2,7 +2,8 @@
 
 Each variant (Hydra overrides on model=kgrec) is trained per seed with the tail slots off, then measured:
 recall@20 on valid and test, recall@20 on valid_tail and test_tail (each user's tail items ranked among the tail
-alone: how well the model orders the tail) and on test_cold. Choices are made on the valid columns; the test
+alone: how well the model orders the tail) and on test_cold; train_s is the training loop's time, as
+kgrec-train's train_seconds. Choices are made on the valid columns; the test
 columns are for the report. Every run appends one line to OUT.jsonl, and OUT.md (means over seeds, then every
 run) is rewritten from all of them, so bundles and seeds can be measured in separate (parallel) invocations.
 
@@ -14,37 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from kgrec.cli.train import CONFIG_DIR
-from kgrec.data.load import load_dataset
 from kgrec.evaluate.metrics import evaluate
 from kgrec.evaluate.report import markdown_table
-from kgrec.train.experiment import build_model, fit, seed_everything
-from kgrec.train.loop import TrainerConfig
+from popularity_knob import train_kgrec
 
 SPLITS = ("valid", "valid_tail", "test", "test_tail", "test_cold")
 
 
 def measure(path: str, overrides: list[str], seed: int) -> dict:
     """Train kgrec with `overrides` (tail slots off) and return its recall@20 on every split of SPLITS."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        config = compose("config", overrides=["data=bundle", f"data.path={Path(path).resolve()}", "model=kgrec",
-                                              "model.tail_every=0", f"seed={seed}", *overrides])
-    config = OmegaConf.to_container(config, resolve=True)
-    seed_everything(config["seed"])
-    data = load_dataset(config["data"])
-    trainer = TrainerConfig(**{**config["trainer"], **config["model"]["train"], "seed": config["seed"]})
-    model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
-    start = time.perf_counter()
-    history = fit(model, data, trainer, config["eval"])
-    row = {"bundle": data.name, "seed": seed, "train_s": round(time.perf_counter() - start),
-           "best_epoch": history.best_epoch}
+    _, data, model, history = train_kgrec(path, ["model.tail_every=0", f"seed={seed}", *overrides])
+    row = {"bundle": data.name, "seed": seed, "train_s": round(history.seconds), "best_epoch": history.best_epoch}
     model.eval()
     with torch.no_grad():
         model.prepare_scoring()
