@@ -38,7 +38,8 @@ def trained(out, cache_dir, overrides):
 
 def test_evaluation_on_the_gpu_equals_the_cpu(cache_dir):
     data = load_dataset(config([f"cache_dir={cache_dir}"])["data"])
-    table = torch.rand(data.num_users, data.num_items, generator=torch.Generator().manual_seed(0))
+    # A random permutation per user: no tied scores, whose order torch.topk leaves to the device.
+    table = torch.rand(data.num_users, data.num_items, generator=torch.Generator().manual_seed(0)).argsort(1).float()
 
     def score(users):
         return table.to(users.device)[users]
@@ -59,6 +60,14 @@ def test_kgrec_trains_on_the_gpu_as_on_the_cpu(tmp_path, cache_dir, gpu_fp32):
     cpu_metrics, _ = trained(tmp_path, cache_dir, ["trainer.device=cpu"])
     gpu_metrics, gpu_log = gpu_fp32
     assert gpu_log["device"].startswith("cuda") and gpu_log["peak_gpu_memory_mb"] > 0
+    assert cpu_metrics["test"]["recall@20"] > 0.1
+    assert gpu_metrics["test"]["recall@20"] == pytest.approx(cpu_metrics["test"]["recall@20"], abs=0.02)
+
+
+def test_mini_batch_training_on_the_gpu_as_on_the_cpu(tmp_path, cache_dir):
+    sampled = ["model.neighbour_fanouts=[10,10]", "model.full_softmax_max_items=1000", "model.train.batch_size=1024"]
+    cpu_metrics, _ = trained(tmp_path / "cpu", cache_dir, sampled + ["trainer.device=cpu"])
+    gpu_metrics, _ = trained(tmp_path / "gpu", cache_dir, sampled + ["trainer.device=cuda"])
     assert cpu_metrics["test"]["recall@20"] > 0.1
     assert gpu_metrics["test"]["recall@20"] == pytest.approx(cpu_metrics["test"]["recall@20"], abs=0.02)
 

@@ -7,6 +7,8 @@ from omegaconf import OmegaConf
 
 from kgrec.cli.train import CONFIG_DIR
 from kgrec.errors import KgrecError
+from kgrec.models.kgrec import KGRec
+from kgrec.models.lightgcn import LightGCN
 from kgrec.train.distributed import autocast_dtype, resolve_device, start
 from kgrec.train.experiment import run_experiment
 
@@ -53,3 +55,21 @@ def test_a_run_stops_on_the_option_before_reading_any_data(option, tmp_path):
         config = compose("config", overrides=["data=bundle", f"data.path={tmp_path / 'absent'}", "model=bpr", option])
     with pytest.raises(KgrecError, match=option.split("=")[0]):  # not the missing bundle's error
         run_experiment(OmegaConf.to_container(config, resolve=True), tmp_path / "out")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("options", [{}, {"text_match": True, "relation_weights": True},
+                                     {"neighbour_fanouts": [5, 5], "full_softmax_max_items": 100}, "lightgcn"])
+def test_training_steps_run_under_autocast(options, dtype, ml100k_500, ml100k_500_text):
+    """trainer.precision=bf16|fp16 autocasts the step on a GPU; torch autocasts on the CPU too, so mixed dtypes
+    (a bf16 MLP output added into float32 embeddings, sparse products without bf16 kernels) fail here first."""
+    model = LightGCN(ml100k_500) if options == "lightgcn" else KGRec(ml100k_500, ml100k_500_text, **options)
+    model.fit(ml100k_500)
+    model.train()
+    users, items = (torch.as_tensor(column[:256]) for column in (ml100k_500.train.users, ml100k_500.train.items))
+    with torch.autocast("cpu", dtype=dtype):
+        loss = model.loss(users, items)
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    grads = [parameter.grad for parameter in model.parameters() if parameter.grad is not None]
+    assert grads and all(torch.isfinite(grad.coalesce().values() if grad.is_sparse else grad).all() for grad in grads)

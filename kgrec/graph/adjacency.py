@@ -62,6 +62,25 @@ class _SymmetricProduct(torch.autograd.Function):
         return None, adjacency @ grad
 
 
+def float32_products(function):
+    """Run a sparse product in float32 with autocast off (mixed-precision training, trainer.precision): torch
+    has no bf16 sparse kernels on CPU, and summing many degree-normalised terms is where low precision costs."""
+
+    def in_float32(*args):
+        with torch.autocast(args[-1].device.type, enabled=False):
+            return function(*args[:-1], args[-1].float())
+
+    in_float32.__doc__ = function.__doc__
+    return in_float32
+
+
+@float32_products
+def sparse_product(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """matrix @ x for any sparse `matrix` (a sampled layer of kgrec.graph.sampling)."""
+    return matrix @ x
+
+
+@float32_products
 def propagate(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """adjacency @ x for a constant symmetric `adjacency` (as `normalized_adjacency` returns)."""
     return _SymmetricProduct.apply(adjacency, x)
@@ -108,6 +127,7 @@ class _GroupWeightedProduct(torch.autograd.Function):
         return None, None, None, grad_weights, grad_x
 
 
+@float32_products
 def propagate_weighted(adjacency: torch.Tensor, entry_rows: torch.Tensor, groups: torch.Tensor,
                        weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """`propagate` with every entry of group g scaled by weights[g] (learned relation weights).

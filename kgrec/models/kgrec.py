@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from kgrec.data.dataset import Dataset
 from kgrec.data.popularity import item_groups
 from kgrec.errors import KgrecError
-from kgrec.graph.adjacency import entry_groups, normalized_adjacency, propagate, propagate_weighted
+from kgrec.graph.adjacency import entry_groups, normalized_adjacency, propagate, propagate_weighted, sparse_product
 from kgrec.graph.build import build_graph, graph_summary
 from kgrec.graph.sampling import sample_neighbourhood
 from kgrec.models.base import Recommender
@@ -298,7 +298,7 @@ class KGRec(Recommender):
         nodes, products = sample_neighbourhood(self.adjacency, seeds, self.neighbour_fanouts, self.sampler)
         layers = [self.layer_inputs(nodes, fresh=len(seeds))]
         for product in products:
-            layers.append(product @ layers[-1])
+            layers.append(sparse_product(product, layers[-1]))
         h = self.mix_layers([layer[: len(seeds)] for layer in layers])[inverse]
         return list(h.split([len(part) for part in lists]))
 
@@ -314,7 +314,8 @@ class KGRec(Recommender):
         within = torch.arange(int(counts.sum()), device=users.device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
         columns = self.softmax_column[self.history_items[torch.repeat_interleave(starts, counts) + within]]
         keep = columns != targets[rows]
-        logits.index_put_((rows[keep], columns[keep]), torch.tensor(float("-inf"), device=logits.device))
+        minus_infinity = torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device)  # bf16 under autocast
+        logits.index_put_((rows[keep], columns[keep]), minus_infinity)
 
     def prepare_scoring(self) -> None:
         self._cache = self.node_embeddings()
@@ -398,7 +399,7 @@ class KGRec(Recommender):
             text = self._text_from_memory(rows, targets < fresh)
         else:
             text = self.text_projection(self.text if rows is None else self.text[rows])
-        return x.index_add(0, targets, text)
+        return x.index_add(0, targets, text.to(x.dtype))  # the MLP runs in bf16/fp16 under autocast
 
     def _text_from_memory(self, rows: Tensor, fresh: Tensor) -> Tensor:
         """MLP(t) of text `rows`, computed only where `fresh`; the other rows are read from a table projected at
