@@ -317,3 +317,75 @@ def test_users_are_numbered_in_order_of_first_appearance(bundle):
 def test_unknown_kg_options_are_refused(bundle):
     with pytest.raises(KgrecError, match="unknown option"):
         load_bundle(bundle, kg={"langauge": "en"})
+
+
+# The splits are read in bulk (kgrec.data.tables.read_plain_tsv) where every row is plain, else line by line.
+
+
+def _read_splits_both_ways(root: Path):
+    from kgrec.data import bundle as bundle_module
+    from kgrec.data.problems import Problems
+
+    catalogue = bundle_module._read_items(root / "items.tsv", Problems())
+    cold = bundle_module._read_cold_items(root / "cold_items.txt", catalogue.index, Problems())
+    results = []
+    for bulk in (True, False):
+        users, problems, splits = {}, Problems(), {}
+        for name in ("train", "valid", "test", "test_cold"):
+            path = root / f"{name}.tsv"
+            splits[name] = (bundle_module._read_plain_split(path, name, catalogue, cold, users, problems) if bulk else
+                            bundle_module._read_split_by_line(path, name, catalogue.index, set(cold.tolist()), users,
+                                                              problems))
+        results.append((list(users), problems.duplicates, splits))
+    return results
+
+
+def _pad_values(bundle):
+    rows = [line.rstrip("\n").split("\t") for line in _lines(bundle / "valid.tsv")]
+    (bundle / "valid.tsv").write_text("".join(" " + "  \t ".join(row) + " \n" for row in rows), encoding="utf-8")
+
+
+def _extra_split_column(bundle):
+    rows = [line.rstrip("\n") + ("\trating" if number == 0 else "\t5") + "\n"
+            for number, line in enumerate(_lines(bundle / "train.tsv"))]
+    (bundle / "train.tsv").write_text("".join(rows), encoding="utf-8")
+
+
+@pytest.mark.parametrize("change", [None, _duplicate_rows, _pad_values, _extra_split_column])
+def test_plain_splits_are_read_in_bulk_exactly_as_line_by_line(bundle, change):
+    if change:
+        change(bundle)
+    (bulk_users, bulk_duplicates, bulk), (users, duplicates, by_line) = _read_splits_both_ways(bundle)
+    assert all(split is not None for split in bulk.values())  # the bulk reader took every split
+    assert (bulk_users, bulk_duplicates) == (users, duplicates)
+    assert users and (duplicates > 0) == (change is _duplicate_rows)
+    for name, split in by_line.items():
+        assert [a.tolist() for a in (split.users, split.items, split.timestamps)] == [
+            a.tolist() for a in (bulk[name].users, bulk[name].items, bulk[name].timestamps)]
+
+
+def test_the_real_bundles_are_read_in_bulk_exactly_as_line_by_line(ml100k_bundle, mlsmall_bundle):
+    for root in (ml100k_bundle, mlsmall_bundle):
+        (bulk_users, _, bulk), (users, _, by_line) = _read_splits_both_ways(root)
+        assert bulk_users == users and all(split is not None for split in bulk.values())
+        for name, split in by_line.items():
+            assert np.array_equal(split.users, bulk[name].users) and np.array_equal(split.items, bulk[name].items)
+            assert np.array_equal(split.timestamps, bulk[name].timestamps)
+
+
+def _quote_field(path: Path, number: int, column: int, prefix: str = '"', suffix: str = '"') -> None:
+    value = _lines(path)[number - 1].rstrip("\n").split("\t")[column]
+    _set_field(path, number, column, prefix + value + suffix)
+
+
+@pytest.mark.parametrize("change", [
+    lambda b: _quote_field(b / "test.tsv", 4, 2, "+", ""),  # int() reads +876892701, pyarrow does not
+    lambda b: _quote_field(b / "train.tsv", 3, 0),  # "1": the csv module unquotes it
+    lambda b: (b / "valid.tsv").write_text((b / "valid.tsv").read_text() + "\t\t\n"),  # a blank row
+])
+def test_rows_the_bulk_reader_cannot_judge_go_line_by_line(bundle, change):
+    clean = _fingerprint(load_bundle(bundle))
+    change(bundle)
+    (_, _, bulk), _ = _read_splits_both_ways(bundle)
+    assert any(split is None for split in bulk.values())
+    assert _fingerprint(load_bundle(bundle)) == clean
