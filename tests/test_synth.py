@@ -10,7 +10,7 @@ import pytest
 from kgrec.cli.synth import BUNDLE_FILES, main
 from kgrec.data.bundle import load_bundle
 from kgrec.data.dataset import SPLITS
-from kgrec.data.synth import TOPICS, WORDS_PER_TOPIC, SynthConfig, generate_bundle
+from kgrec.data.synth import TOPICS, SynthConfig, generate_bundle
 
 SMALL = SynthConfig(users=300, items=800, interactions=6000, triples=5000, topics=10)
 

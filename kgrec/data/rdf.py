@@ -26,7 +26,7 @@ from rdflib.plugins.stores.memory import Memory
 from kgrec.data.dataset import KnowledgeGraph
 from kgrec.data.problems import Problems
 from kgrec.errors import DataError
-from kgrec.ingest.fast import DECOMPRESS, LINE_FORMATS, check_utf8, rdf_format, read_bytes
+from kgrec.ingest.fast import LINE_FORMATS, check_utf8, rdf_format, read_bytes
 from kgrec.ingest.graph import DEFAULT_CATEGORY_PREDICATES, DEFAULT_LABEL_PREDICATES, KgMapping, build_graph
 from kgrec.ingest.load import ingest_cached
 from kgrec.ingest.terms import Statements, intern, literal_key

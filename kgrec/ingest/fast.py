@@ -53,7 +53,7 @@ _FULL = (
     rf'(?:{_IRI}|({_BLANK})|"((?:[^"\\\n\r]|\\[tbnrf"\'\\]|{_UCHAR})*)"(?:({_LANGUAGE})|\^\^{_IRI})?)'
     r"{graph}[ \t]*\.[ \t]*(?:#.*)?")
 _GRAPH = rf"(?:[ \t]*(?:<(?:{_IRI_CHAR}|{_UCHAR})*>|{_BLANK}))?"
-_ESCAPE = re.compile(rf"\\(?:u([0-9A-Fa-f]{{4}})|U([0-9A-Fa-f]{{8}})|(.))")
+_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))")
 _ECHAR = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 
 
