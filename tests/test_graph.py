@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from kgrec.data.dataset import Dataset, Interactions, KnowledgeGraph, Tags
-from kgrec.graph.build import build_graph, graph_summary, relation_name
+from kgrec.graph.build import build_graph, graph_summary, relation_name, unique_pairs
 
 
 def small_dataset() -> Dataset:
@@ -101,3 +101,13 @@ def test_real_kg_links_ml100k_items_to_freebase_entities(ml100k_bundle):
         if src == "item" and relation != "interacts" and not relation.startswith("rev_"):
             item_kg_sources |= set(graph[(src, relation, dst)].edge_index[0].tolist())
     assert set(cold_with_kg) & item_kg_sources
+
+
+def test_unique_pairs_sorts_and_inverts_like_numpy_unique_on_columns():
+    rng = np.random.default_rng(0)
+    src, dst = rng.integers(0, 40, 500), rng.integers(0, 7, 500)  # many repeated pairs
+    pairs, inverse = unique_pairs(src, dst)
+    expected, expected_inverse = np.unique(np.stack([src, dst]), axis=1, return_inverse=True)
+    np.testing.assert_array_equal(pairs, expected)
+    np.testing.assert_array_equal(inverse, expected_inverse.ravel())
+    np.testing.assert_array_equal(pairs[:, inverse], np.stack([src, dst]))

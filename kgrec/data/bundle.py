@@ -129,13 +129,13 @@ def _read_plain_split(path: Path, name: str, catalogue: _Catalogue, cold_items: 
     cold[cold_items] = True
     if items.null_count or (cold[items.to_numpy()] != (name == "test_cold")).any():
         return None
-    if name not in USER_SPLITS and pc.any(pc.invert(pc.is_in(columns["user_id"], pa.array(list(users), pa.string())))).as_py():
-        return None
     if name in USER_SPLITS:
         for user in pc.unique(columns["user_id"]).to_pylist():  # in order of first appearance
             users.setdefault(user, len(users))
-    rows = np.stack([pc.index_in(columns["user_id"], value_set=pa.array(list(users), pa.string())).to_numpy(),
-                     items.to_numpy().astype(np.int64), timestamps])
+    user_index = pc.index_in(columns["user_id"], value_set=pa.array(list(users), pa.string()))
+    if user_index.null_count:  # test_cold names a user of no other split
+        return None
+    rows = np.stack([user_index.to_numpy(), items.to_numpy().astype(np.int64), timestamps])
     first = _first_occurrences(rows)
     problems.duplicates += rows.shape[1] - len(first)
     rows = rows[:, first]

@@ -164,7 +164,8 @@ def read_plain_tsv(path: str | Path, required: Sequence[str]) -> dict[str, pa.Ar
                                                  column_types={name: pa.string() for name in raw_names}))
     except pa.ArrowInvalid:  # a row of another width
         return None
-    columns = {name: pc.ascii_trim_whitespace(table.column(raw).combine_chunks()) for name, raw in zip(wanted, raw_names)}
+    columns = {name: pc.ascii_trim_whitespace(table.column(raw).combine_chunks())
+               for name, raw in zip(wanted, raw_names)}
     if any(pc.any(pc.equal(pc.binary_length(column), 0)).as_py() for column in columns.values()):
         return None
     return columns

@@ -45,7 +45,7 @@ from kgrec.data.dataset import Dataset
 from kgrec.data.popularity import item_groups
 from kgrec.errors import KgrecError
 from kgrec.graph.adjacency import entry_groups, normalized_adjacency, propagate, propagate_weighted, sparse_product
-from kgrec.graph.build import build_graph, graph_summary
+from kgrec.graph.build import build_graph, graph_summary, unique_pairs
 from kgrec.graph.sampling import sample_neighbourhood
 from kgrec.models.base import Recommender
 from kgrec.models.tail_slots import interleave_tail
@@ -199,7 +199,8 @@ class KGRec(Recommender):
             cols.append(edges[1] + self.offsets[target])
             kinds.append(torch.full((edges.shape[1],), kind))
         pairs, kinds = torch.sort(torch.stack([torch.cat(rows), torch.cat(cols)]), dim=0).values, torch.cat(kinds)
-        pairs, inverse = torch.unique(pairs, dim=1, return_inverse=True)  # inverse KG relations are one edge
+        # Inverse KG relations name the same node pair: one edge, of the first type that names it.
+        pairs, inverse = (torch.from_numpy(part) for part in unique_pairs(pairs[0], pairs[1]))
         kinds = torch.full((pairs.shape[1],), len(edge_types)).scatter_reduce(0, inverse, kinds, "amin")
         adjacency = normalized_adjacency(pairs[0].numpy(), pairs[1].numpy(), self.num_nodes)
         return adjacency, entry_groups(adjacency, pairs[0], pairs[1], kinds), len(edge_types)
