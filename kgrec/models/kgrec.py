@@ -120,9 +120,11 @@ class KGRec(Recommender):
         sizes = [self.graph[t].num_nodes for t in self.node_types]
         self.offsets = dict(zip(self.node_types, np.cumsum([0] + sizes[:-1]).tolist()))
         self.num_nodes = int(sum(sizes))
-        self.adjacency, relations, num_relations = self._union_adjacency()
+        pairs, relations, num_relations = self._union_edges()
+        self.adjacency = normalized_adjacency(pairs[0], pairs[1], self.num_nodes)
         if relation_weights:
-            self.register_buffer("entry_relation", relations, persistent=False)
+            self.register_buffer("entry_relation", entry_groups(self.adjacency, pairs[0], pairs[1], relations),
+                                 persistent=False)
             self.register_buffer("entry_row", torch.repeat_interleave(
                 torch.arange(self.num_nodes), self.adjacency.crow_indices().diff()), persistent=False)
             self.relation_logit = nn.Parameter(torch.zeros(num_relations))
@@ -188,9 +190,9 @@ class KGRec(Recommender):
         self.register_buffer("history_ptr", torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]),
                              persistent=False)
 
-    def _union_adjacency(self) -> tuple[Tensor, Tensor, int]:
-        """One normalised adjacency over all edge types (each undirected node pair counts once), the edge
-        type of each of its entries (the first type naming that pair), and the number of edge types."""
+    def _union_edges(self) -> tuple[np.ndarray, Tensor, int]:
+        """Every undirected node pair over all edge types, once (2 x n, sorted), the edge type of each (the
+        first type naming that pair), and the number of edge types."""
         rows, cols, kinds = [], [], []
         edge_types = [edge_type for edge_type in self.graph.edge_types if not edge_type[1].startswith("rev_")]
         for kind, (source, relation, target) in enumerate(edge_types):  # normalized_adjacency adds reverses
@@ -200,10 +202,10 @@ class KGRec(Recommender):
             kinds.append(torch.full((edges.shape[1],), kind))
         pairs, kinds = torch.sort(torch.stack([torch.cat(rows), torch.cat(cols)]), dim=0).values, torch.cat(kinds)
         # Inverse KG relations name the same node pair: one edge, of the first type that names it.
-        pairs, inverse = (torch.from_numpy(part) for part in unique_pairs(pairs[0], pairs[1]))
-        kinds = torch.full((pairs.shape[1],), len(edge_types)).scatter_reduce(0, inverse, kinds, "amin")
-        adjacency = normalized_adjacency(pairs[0].numpy(), pairs[1].numpy(), self.num_nodes)
-        return adjacency, entry_groups(adjacency, pairs[0], pairs[1], kinds), len(edge_types)
+        pairs, inverse = unique_pairs(pairs[0], pairs[1])
+        kinds = torch.full((pairs.shape[1],), len(edge_types)).scatter_reduce(0, torch.from_numpy(inverse), kinds,
+                                                                                "amin")
+        return pairs, kinds, len(edge_types)
 
     def _node_text(self, text_features: TextFeatures, use_text: bool) -> tuple[Tensor, Tensor]:
         """Text embeddings of all nodes in graph order, and which nodes have any."""
