@@ -124,10 +124,13 @@ def _read_plain_split(path: Path, name: str, catalogue: _Catalogue, cold_items: 
         timestamps = pc.cast(columns["timestamp"], pa.int64()).to_numpy()
     except pa.ArrowInvalid:
         return None
-    items = pc.index_in(columns["item_id"], value_set=pa.array(catalogue.ids, pa.string()))
+    found = pc.index_in(columns["item_id"], value_set=pa.array(catalogue.ids, pa.string()))
+    if found.null_count:
+        return None
+    items = found.to_numpy().astype(np.int64)
     cold = np.zeros(len(catalogue.ids), dtype=bool)
     cold[cold_items] = True
-    if items.null_count or (cold[items.to_numpy()] != (name == "test_cold")).any():
+    if (cold[items] != (name == "test_cold")).any():
         return None
     if name in USER_SPLITS:
         for user in pc.unique(columns["user_id"]).to_pylist():  # in order of first appearance
@@ -135,7 +138,7 @@ def _read_plain_split(path: Path, name: str, catalogue: _Catalogue, cold_items: 
     user_index = pc.index_in(columns["user_id"], value_set=pa.array(list(users), pa.string()))
     if user_index.null_count:  # test_cold names a user of no other split
         return None
-    rows = np.stack([user_index.to_numpy(), items.to_numpy().astype(np.int64), timestamps])
+    rows = np.stack([user_index.to_numpy(), items, timestamps])
     first = _first_occurrences(rows)
     problems.duplicates += rows.shape[1] - len(first)
     rows = rows[:, first]
