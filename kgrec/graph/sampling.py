@@ -8,8 +8,15 @@ set S(v) of min(fanout, deg v) of its deg(v) neighbours uniformly without replac
 
 Every neighbour lands in S(v) with probability |S(v)| / deg(v), so the estimate is unbiased, and exact when
 deg(v) <= fanout. Hops draw independently, so the product of the L estimates is unbiased too (the mean of a
-product of independent matrices is the product of their means). A step then costs about
-seeds x prod(1 + fanout), whatever the size of the graph.
+product of independent matrices is the product of their means). A step then reaches up to
+seeds x prod(1 + fanout) nodes; on a small graph far fewer, as the neighbourhoods of a batch overlap, so
+the cost of a step still grows with the graph until that bound.
+
+`budget` bounds it sooner, as layer-wise samplers (FastGCN, LADIES) do: when a hop would add more than
+`budget` new nodes, each candidate u is kept with probability pi_u proportional to the weight m_u its
+sampled entries carry (capped at 1, summing to `budget`), and its entries are divided by pi_u. The
+estimate stays unbiased (Horvitz-Thompson), and a step's nodes stay below seeds + L x budget, so the
+time per epoch grows linearly with the interactions, at the price of more variance on large graphs.
 """
 
 from __future__ import annotations
@@ -18,13 +25,14 @@ import torch
 from torch import Tensor
 
 
-def sample_neighbourhood(adjacency: Tensor, seeds: Tensor, fanouts: list[int],
-                         generator: torch.Generator) -> tuple[Tensor, list[Tensor]]:
+def sample_neighbourhood(adjacency: Tensor, seeds: Tensor, fanouts: list[int], generator: torch.Generator,
+                         budget: int | None = None) -> tuple[Tensor, list[Tensor]]:
     """The sampled nodes and one estimated layer product per entry of `fanouts`.
 
     `adjacency` is a CSR matrix (`normalized_adjacency`), `seeds` distinct node ids on its device and
     fanouts[k] the neighbours drawn per node at hop k + 1 (fanouts[0]: the seeds' own, as PyG's
-    `num_neighbors`). `generator` may live on the CPU whatever the device (its draws are moved).
+    `num_neighbors`), `budget` (None: no bound) the most new nodes a hop adds, in expectation.
+    `generator` may live on the CPU whatever the device (its draws are moved).
     Returns `nodes` (global ids: the seeds first, then the nodes first reached at hop 1, 2, ...) and the
     products in the order a forward pass applies them: products[l], a sparse CSR matrix, maps x^(l) of the
     first products[l].shape[1] nodes to x^(l+1) of the first products[l].shape[0] (the last: the seeds).
@@ -36,11 +44,12 @@ def sample_neighbourhood(adjacency: Tensor, seeds: Tensor, fanouts: list[int],
     for fanout in fanouts:
         rows, positions, scale = _sample_entries(crow, nodes, fanout, generator)
         frontier = len(nodes)
-        nodes, columns = _append_new(nodes, col[positions])
+        nodes, rows, columns, weights = _append_new(nodes, rows, col[positions], value[positions] * scale, budget,
+                                                    generator)
         row_starts = torch.zeros(frontier + 1, dtype=torch.long, device=seeds.device)
         row_starts[1:] = torch.bincount(rows, minlength=frontier).cumsum(0)
-        products.append(torch.sparse_csr_tensor(row_starts, columns, value[positions] * scale,
-                                                (frontier, len(nodes)), check_invariants=False))
+        products.append(torch.sparse_csr_tensor(row_starts, columns, weights, (frontier, len(nodes)),
+                                                check_invariants=False))
     return nodes, products[::-1]
 
 
@@ -69,14 +78,47 @@ def _sample_entries(crow: Tensor, frontier: Tensor, fanout: int,
     return rows, start[rows] + offsets[rows, slot], (degree[rows] / drawn[rows]).float()
 
 
-def _append_new(nodes: Tensor, reached: Tensor) -> tuple[Tensor, Tensor]:
-    """`nodes` (distinct) followed by the nodes of `reached` not yet in it, in order of first appearance,
-    and the position of every element of `reached` in that list."""
+def _inclusion_probabilities(mass: Tensor, budget: int) -> Tensor:
+    """pi = min(1, c x mass) with c such that pi sums to `budget` (< len(mass)): the k heaviest are capped at 1
+    and the rest share budget - k in proportion, for the smallest k where that leaves every share <= 1."""
+    heavy_first = mass.double().sort(descending=True)
+    ordered = heavy_first.values
+    rest = ordered.flip(0).cumsum(0).flip(0)  # rest[k] = the mass of positions k, k+1, ...
+    capped = torch.arange(len(ordered), device=mass.device)
+    scale = (budget - capped) / rest
+    k = int(torch.nonzero(scale * ordered <= 1)[0])  # exists: at k = len - 1, scale x mass = budget - len + 1 <= 1
+    probability = torch.empty_like(ordered)
+    probability[heavy_first.indices] = (scale[k] * ordered).clamp(max=1)
+    return probability
+
+
+def _append_new(nodes: Tensor, rows: Tensor, reached: Tensor, weights: Tensor, budget: int | None,
+                generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """`nodes` (distinct) followed by the nodes of `reached` not yet in it, in order of first appearance, and
+    the sampled entries (`rows`, `reached`, `weights`) with each column as a position in that list.
+
+    Past `budget` new nodes, each new node u stays with probability pi_u proportional to the summed |weight|
+    of its entries (`_inclusion_probabilities`), and its entries are divided by pi_u; entries into `nodes`
+    always stay (they add no node)."""
     candidates = torch.cat([nodes, reached])
     unique, inverse = torch.unique(candidates, return_inverse=True)
     arange = torch.arange(len(candidates), device=candidates.device)
     first = torch.full_like(unique, len(candidates)).scatter_reduce(0, inverse, arange, "amin")
+    columns = inverse[len(nodes):]
+    new = first >= len(nodes)
+    if budget is not None and int(new.sum()) > budget:
+        mass = torch.zeros(len(unique), dtype=torch.float64, device=weights.device)
+        mass.index_add_(0, columns, weights.abs().double())
+        probability = torch.ones_like(mass)
+        probability[new] = _inclusion_probabilities(mass[new], budget)
+        uniform = torch.rand(len(unique), generator=generator, dtype=torch.float64).to(mass.device)
+        kept = ~new | (uniform < probability)
+        entries = kept[columns]
+        rows, columns = rows[entries], columns[entries]
+        weights = weights[entries] / probability[columns].to(weights.dtype)
+        columns = (kept.cumsum(0) - 1)[columns]  # unique index -> index among the kept
+        unique, first = unique[kept], first[kept]
     order = first.argsort()
     position = torch.empty_like(order)
     position[order] = arange[: len(order)]
-    return unique[order], position[inverse[len(nodes):]]
+    return unique[order], rows, position[columns], weights

@@ -90,6 +90,7 @@ class KGRec(Recommender):
         relation_weights: bool = False,
         text_finetune_layers: int = 0,
         neighbour_fanouts: list[int] | None = None,
+        neighbour_budget: int | None = None,
         text_encoder: TextEncoder | None = None,
         seed: int = 2026,
     ):
@@ -110,6 +111,9 @@ class KGRec(Recommender):
                                                    or min(self.neighbour_fanouts, default=1) < 1):
             raise KgrecError(f"neighbour_fanouts={list(neighbour_fanouts)} needs one positive fanout per layer "
                              f"({layers} layers), or null for full-graph steps")
+        if neighbour_budget is not None and (self.neighbour_fanouts is None or int(neighbour_budget) < 1):
+            raise KgrecError(f"neighbour_budget={neighbour_budget} needs neighbour_fanouts and a positive number of nodes")
+        self.neighbour_budget = None if neighbour_budget is None else int(neighbour_budget)
         if self.neighbour_fanouts is not None and relation_weights:
             raise KgrecError("neighbour_fanouts and relation_weights=true cannot be combined: sampled steps "
                              "propagate without relation weights")
@@ -298,7 +302,8 @@ class KGRec(Recommender):
             return [user_h[users]] + [item_h[items] for items in item_lists]
         lists = [self.offsets["user"] + users] + [self.offsets["item"] + items for items in item_lists]
         seeds, inverse = torch.unique(torch.cat(lists), return_inverse=True)
-        nodes, products = sample_neighbourhood(self.adjacency, seeds, self.neighbour_fanouts, self.sampler)
+        nodes, products = sample_neighbourhood(self.adjacency, seeds, self.neighbour_fanouts, self.sampler,
+                                             self.neighbour_budget)
         layers = [self.layer_inputs(nodes, fresh=len(seeds))]
         for product in products:
             layers.append(sparse_product(product, layers[-1]))
