@@ -8,14 +8,14 @@ its own process, so its wall time and peak memory (ru_maxrss of that process alo
 - encode: the default text encoder (all-MiniLM-L6-v2) on an empty cache. Bundles with more node texts than
   `--encode-limit` are timed on a random sample of that many texts and the total is projected linearly
   (marked "projected"): a text's cost does not depend on how many others there are.
-- epoch: one epoch of mini-batch kgrec training (`neighbour_fanouts`, sampled softmax), after loading the
-  bundle. The text features are random vectors of the encoder's width: their values do not change the
+- epoch: one epoch of mini-batch kgrec training (`neighbour_fanouts`, sampled softmax; with `--budget`, the
+  `neighbour_budget` that bounds a step's sample whatever the graph), after loading the bundle. The text features are random vectors of the encoder's width: their values do not change the
   cost of a step, and encoding 1e6 item texts on 2 CPU cores would take hours.
 - eval: full-graph propagation (`prepare_scoring`), then full ranking (every item, train items masked,
   top-100 and all metrics) for up to `--eval-users` test users; the time for every test user is projected
   from that rate.
 
-    OMP_NUM_THREADS=1 python benchmarks/cost_growth.py --sizes 1e5 1e6 1e7 --out benchmarks/results/cost_growth
+    OMP_NUM_THREADS=1 python benchmarks/cost_growth.py --sizes 1e5 1e6 1e7 --budget 4096 --out benchmarks/results/cost_growth
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def run_child(command: list[str], log: Path) -> tuple[float, float, float, str]:
 def phase_command(phase: str, bundle: Path, args: argparse.Namespace) -> list[str]:
     return [sys.executable, __file__, "--phase", phase, "--bundle", str(bundle), "--encode-limit",
             str(args.encode_limit), "--eval-users", str(args.eval_users), "--batch-size", str(args.batch_size),
-            "--negatives", str(args.negatives), "--fanouts", *map(str, args.fanouts)]
+            "--negatives", str(args.negatives), "--fanouts", *map(str, args.fanouts)] + \
+        (["--budget", str(args.budget)] if args.budget else [])
 
 
 def measure_size(interactions: int, work: Path, args: argparse.Namespace) -> dict:
@@ -108,7 +109,8 @@ def train_phase(args: argparse.Namespace) -> dict:
     for node_type, texts in node_texts(data).items():
         has_text = torch.tensor([text is not None for text in texts], dtype=torch.bool)
         features[node_type] = (torch.randn(len(texts), 384) * has_text.unsqueeze(1), has_text)
-    (build_s, _), model = timed(lambda: KGRec(data, features, neighbour_fanouts=args.fanouts, full_softmax_max_items=0,
+    (build_s, _), model = timed(lambda: KGRec(data, features, neighbour_fanouts=args.fanouts,
+                                              neighbour_budget=args.budget, full_softmax_max_items=0,
                                               sampled_negatives=args.negatives, tail_every=0))
     del features
     config = TrainerConfig(epochs=1, batch_size=args.batch_size, lr=5e-3, device="cpu")
@@ -196,14 +198,15 @@ def report(rows: list[dict], args: argparse.Namespace, out: Path) -> None:
     (out / "cost_growth.md").write_text(
         "# Cost growth with data size (issue 6)\n\n"
         f"{__doc__.split(chr(10) * 2, 1)[1].split(chr(10) * 2 + '    ')[0]}\n\n"
-        f"Training: batch {args.batch_size}, fanouts {args.fanouts}, {args.negatives} sampled negatives, kgrec "
+        f"Training: batch {args.batch_size}, fanouts {args.fanouts}, neighbour budget {args.budget or 'none'} (new "
+        f"nodes per hop), {args.negatives} sampled negatives, kgrec "
         f"defaults otherwise (dim 64, 2 layers); OMP_NUM_THREADS={threads}; load average at the end {load}. "
         "Times are wall / CPU seconds (`*` = projected, see above); s/step is CPU.\n\n" + "\n".join(table) + "\n\n"
         "Scaling exponents (least-squares slope of log CPU seconds on log interactions, "
         f"{short(sizes[0])} to {short(sizes[-1])}): " + ", ".join(f"{name} {value:.2f}" for name, value in slopes.items())
         + f".\nEpoch exponent per step of size: {'; '.join(pairs)}.\n\n![cost vs interactions](cost_growth.png)\n\n"
         f"Command: `OMP_NUM_THREADS={threads} python benchmarks/cost_growth.py --sizes "
-        f"{' '.join(short(size) for size in sizes)} --out {args.out}`\n")
+        f"{' '.join(short(size) for size in sizes)}{f' --budget {args.budget}' if args.budget else ''} --out {args.out}`\n")
 
 
 def main() -> None:
@@ -216,6 +219,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--negatives", type=int, default=1024)
     parser.add_argument("--fanouts", type=int, nargs="+", default=[5, 5])
+    parser.add_argument("--budget", type=int, help="model.neighbour_budget (default: none, no bound)")
     parser.add_argument("--phase", choices=("encode", "train"), help=argparse.SUPPRESS)
     parser.add_argument("--bundle", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -8,7 +8,7 @@ import torch
 from kgrec.errors import KgrecError
 from kgrec.evaluate.metrics import evaluate
 from kgrec.graph.adjacency import normalized_adjacency
-from kgrec.graph.sampling import sample_neighbourhood
+from kgrec.graph.sampling import _inclusion_probabilities, sample_neighbourhood
 from kgrec.models.kgrec import KGRec
 from kgrec.models.pop import MostPopular
 from slices import fit_kgrec
@@ -24,8 +24,8 @@ def adjacency():
     return normalized_adjacency(pairs[0], pairs[1], 60)
 
 
-def sampled_product(adjacency, seeds, x, fanouts, generator):
-    nodes, products = sample_neighbourhood(adjacency, seeds, fanouts, generator)
+def sampled_product(adjacency, seeds, x, fanouts, generator, budget=None):
+    nodes, products = sample_neighbourhood(adjacency, seeds, fanouts, generator, budget)
     assert torch.equal(nodes[: len(seeds)], seeds) and len(torch.unique(nodes)) == len(nodes)
     y = x[nodes]
     for product in products:
@@ -52,14 +52,35 @@ def test_draws_distinct_true_neighbours_up_to_the_fanout(adjacency):
         torch.testing.assert_close(dense[row][dense[row] != 0], full[seed, picked] * degree / len(picked))
 
 
-def test_unbiased_on_average_with_small_fanouts(adjacency):
+@pytest.mark.parametrize("budget", [None, 3])
+def test_unbiased_on_average_with_small_fanouts(adjacency, budget):
+    """With a budget far below the nodes a hop reaches, each estimate is noisier but still unbiased."""
     seeds, x = torch.tensor([0, 1, 5, 33]), torch.randn(60, 4)
     generator = torch.Generator().manual_seed(1)
-    draws = torch.stack([sampled_product(adjacency, seeds, x, [2, 3], generator) for _ in range(3000)])
+    draws = torch.stack([sampled_product(adjacency, seeds, x, [2, 3], generator, budget) for _ in range(3000)])
     exact = (adjacency @ (adjacency @ x))[seeds]
     assert (draws[0] - exact).abs().max() > 0.05  # a single draw is noisy...
     standard_error = draws.std(0) / len(draws) ** 0.5
     assert torch.all((draws.mean(0) - exact).abs() < 5 * standard_error + 1e-6)  # ...their mean is not biased
+
+
+def test_a_budget_bounds_the_new_nodes_of_each_hop(adjacency):
+    seeds, generator = torch.tensor([0, 1, 2, 10, 20]), torch.Generator().manual_seed(2)
+
+    def new_nodes(budget):
+        counts = [len(sample_neighbourhood(adjacency, seeds, [6, 6], generator, budget)[0]) - len(seeds)
+                  for _ in range(400)]
+        return sum(counts) / len(counts)
+
+    assert new_nodes(None) > 30  # unbounded, the two hops reach most of the 60 nodes
+    assert 2 * 4 * 0.8 < new_nodes(4) <= 2 * 4 * 1.1  # about 4 per hop: the budget is met in expectation
+
+
+def test_inclusion_probabilities_sum_to_the_budget_and_cap_heavy_nodes_at_one():
+    probability = _inclusion_probabilities(torch.tensor([100.0, 50.0, 1.0, 1.0, 1.0, 1.0]), 3)
+    torch.testing.assert_close(probability, torch.tensor([1, 1, 0.25, 0.25, 0.25, 0.25], dtype=torch.float64))
+    probability = _inclusion_probabilities(torch.rand(50, generator=torch.Generator().manual_seed(0)) + 0.1, 10)
+    assert abs(float(probability.sum()) - 10) < 1e-9 and float(probability.max()) < 1
 
 
 def test_a_seed_fixes_the_draw(adjacency):
@@ -94,14 +115,17 @@ def test_mini_batch_training_ranks_like_full_graph_training(ml100k_500, ml100k_5
     full = fit_kgrec(ml100k_500, ml100k_500_text, 8)
     # 512 sampled negatives: the slice's softmax has about 500 columns.
     mini_batch = fit_kgrec(ml100k_500, ml100k_500_text, 8, neighbour_fanouts=[10, 10], sampled_negatives=512)
+    # A budget that binds on every step of the slice (about 1,500 and 2,200 new nodes at hops 1 and 2 without it).
+    budgeted = fit_kgrec(ml100k_500, ml100k_500_text, 8, neighbour_fanouts=[10, 10], sampled_negatives=512,
+                         neighbour_budget=500)
     popular = MostPopular(ml100k_500)
     popular.fit(ml100k_500)
-    for split in ("valid", "test"):
-        ours, reference = (evaluate(model.score, ml100k_500, split, ks=(20,), n_recs=20).metrics
-                           for model in (mini_batch, full))
-        assert ours["recall@20"] >= 0.85 * reference["recall@20"], split
     baseline = evaluate(popular.score, ml100k_500, "test", ks=(20,), n_recs=20).metrics
-    assert ours["tail_recall@20"] > baseline["tail_recall@20"] + 0.02
+    for model in (mini_batch, budgeted):
+        for split in ("valid", "test"):
+            ours, reference = (evaluate(m.score, ml100k_500, split, ks=(20,), n_recs=20).metrics for m in (model, full))
+            assert ours["recall@20"] >= 0.85 * reference["recall@20"], split
+        assert ours["tail_recall@20"] > baseline["tail_recall@20"] + 0.02
 
 
 def test_a_sampled_step_updates_only_the_id_rows_it_sampled(ml100k_500, ml100k_500_text):

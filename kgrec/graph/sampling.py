@@ -15,8 +15,8 @@ the cost of a step still grows with the graph until that bound.
 `budget` bounds it sooner, as layer-wise samplers (FastGCN, LADIES) do: when a hop would add more than
 `budget` new nodes, each candidate u is kept with probability pi_u proportional to the weight m_u its
 sampled entries carry (capped at 1, summing to `budget`), and its entries are divided by pi_u. The
-estimate stays unbiased (Horvitz-Thompson), and a step's nodes stay below seeds + L x budget, so the
-time per epoch grows linearly with the interactions, at the price of more variance on large graphs.
+estimate stays unbiased (Horvitz-Thompson), a step reaches about seeds + L x budget nodes on any graph,
+and the time per epoch grows linearly with the interactions, at the price of more variance.
 """
 
 from __future__ import annotations
@@ -78,20 +78,6 @@ def _sample_entries(crow: Tensor, frontier: Tensor, fanout: int,
     return rows, start[rows] + offsets[rows, slot], (degree[rows] / drawn[rows]).float()
 
 
-def _inclusion_probabilities(mass: Tensor, budget: int) -> Tensor:
-    """pi = min(1, c x mass) with c such that pi sums to `budget` (< len(mass)): the k heaviest are capped at 1
-    and the rest share budget - k in proportion, for the smallest k where that leaves every share <= 1."""
-    heavy_first = mass.double().sort(descending=True)
-    ordered = heavy_first.values
-    rest = ordered.flip(0).cumsum(0).flip(0)  # rest[k] = the mass of positions k, k+1, ...
-    capped = torch.arange(len(ordered), device=mass.device)
-    scale = (budget - capped) / rest
-    k = int(torch.nonzero(scale * ordered <= 1)[0])  # exists: at k = len - 1, scale x mass = budget - len + 1 <= 1
-    probability = torch.empty_like(ordered)
-    probability[heavy_first.indices] = (scale[k] * ordered).clamp(max=1)
-    return probability
-
-
 def _append_new(nodes: Tensor, rows: Tensor, reached: Tensor, weights: Tensor, budget: int | None,
                 generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """`nodes` (distinct) followed by the nodes of `reached` not yet in it, in order of first appearance, and
@@ -122,3 +108,17 @@ def _append_new(nodes: Tensor, rows: Tensor, reached: Tensor, weights: Tensor, b
     position = torch.empty_like(order)
     position[order] = arange[: len(order)]
     return unique[order], rows, position[columns], weights
+
+
+def _inclusion_probabilities(mass: Tensor, budget: int) -> Tensor:
+    """pi = min(1, c x mass) with c such that pi sums to `budget` (< len(mass)): the k heaviest are capped at 1
+    and the rest share budget - k in proportion, for the smallest k where that leaves every share <= 1."""
+    heavy_first = mass.double().sort(descending=True)
+    ordered = heavy_first.values
+    rest = ordered.flip(0).cumsum(0).flip(0)  # rest[k] = the mass of positions k, k+1, ...
+    capped = torch.arange(len(ordered), device=mass.device)
+    scale = (budget - capped) / rest
+    k = int(torch.nonzero(scale * ordered <= 1)[0])  # exists: at k = len - 1, scale x mass = budget - len + 1 <= 1
+    probability = torch.empty_like(ordered)
+    probability[heavy_first.indices] = (scale[k] * ordered).clamp(max=1)
+    return probability
