@@ -11,13 +11,15 @@ its own process, so its wall time and peak memory (ru_maxrss of that process alo
 - epoch: one epoch of mini-batch kgrec training (`neighbour_fanouts`, sampled softmax; with `--budget`, the
   `neighbour_budget` that bounds a step's sample whatever the graph), after loading the bundle. Other
   people's jobs on a shared machine move a short epoch's time by a quarter or more, so epochs are repeated
-  until they add up to `--min-epoch-seconds` of CPU (at most 25) and the median is reported, with the count. The text features are random vectors of the encoder's width: their values do not change the
-  cost of a step, and encoding 1e6 item texts on 2 CPU cores would take hours.
+  until they add up to `--min-epoch-seconds` of CPU (at most 25) and the median is reported, with the count.
+  The text features are random vectors of the encoder's width: their values do not change the cost of a
+  step, and encoding 1e6 item texts on 2 CPU cores would take hours.
 - eval: full-graph propagation (`prepare_scoring`), then full ranking (every item, train items masked,
   top-100 and all metrics) for up to `--eval-users` test users; the time for every test user is projected
   from that rate.
 
-    OMP_NUM_THREADS=1 python benchmarks/cost_growth.py --sizes 1e5 1e6 1e7 --budget 4096 --out benchmarks/results/cost_growth
+    OMP_NUM_THREADS=1 python benchmarks/cost_growth.py --sizes 1e5 1e6 1e7 --budget 4096 \
+        --out benchmarks/results/cost_growth
 """
 
 from __future__ import annotations
@@ -170,8 +172,8 @@ def report(rows: list[dict], args: argparse.Namespace, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     sizes = [row["interactions"] for row in rows]
-    table = ["| interactions | nodes | edges | ingest s | encode s (texts) | load s | epoch s (steps; epochs) | s/step | "
-             "eval s (users/s) | peak MB: ingest / encode / epoch / train+eval |",
+    table = ["| interactions | nodes | edges | ingest s | encode s (texts) | load s | epoch s (steps; epochs) | "
+             "s/step | eval s (users/s) | peak MB: ingest / encode / epoch / train+eval |",
              "|---|---|---|---|---|---|---|---|---|---|"]
 
     def seconds(row: dict, phase: str) -> str:
@@ -213,12 +215,13 @@ def report(rows: list[dict], args: argparse.Namespace, out: Path) -> None:
         "Scaling exponents (least-squares slope of log CPU seconds on log interactions, "
         f"{short(sizes[0])} to {short(sizes[-1])}): " + ", ".join(f"{name} {value:.2f}" for name, value in slopes.items())
         + f".\nEpoch exponent per step of size: {'; '.join(pairs)}.\nEpoch CPU seconds, fastest and slowest of the "
-        "repeats: " + "; ".join(f"{short(size)}: {row['epoch_cpu_range_s'][0]:,.1f} - {row['epoch_cpu_range_s'][1]:,.1f} "
-                                f"(x{row['epochs']})" for size, row in zip(sizes, rows))
+        "repeats: " + "; ".join(f"{short(size)}: {low:,.1f} - {high:,.1f} (x{row['epochs']})"
+                                for size, row in zip(sizes, rows) for low, high in [row["epoch_cpu_range_s"]])
         + ".\n\n![cost vs interactions](cost_growth.png)\n\n"
         f"Command: `OMP_NUM_THREADS={threads} python benchmarks/cost_growth.py --sizes "
         f"{' '.join(short(size) for size in sizes)}{f' --budget {args.budget}' if args.budget else ''}"
-        f"{f' --min-epoch-seconds {args.min_epoch_seconds:g}' if args.min_epoch_seconds != 120 else ''} --out {args.out}`\n")
+        f"{f' --min-epoch-seconds {args.min_epoch_seconds:g}' if args.min_epoch_seconds != 120 else ''}"
+        f" --out {args.out}`\n")
 
 
 def main() -> None:

@@ -38,8 +38,8 @@ def main() -> None:
     (args.out / "mini_batch.md").write_text(
         f"# Mini-batch vs full-graph kgrec on {Path(args.path).parent.name}\n\n"
         f"K = 20, test split (cold columns: test_cold). The mini-batch run samples neighbourhoods with fanouts "
-        f"{args.fanouts} and trains with the sampled softmax{budget}; all score the full graph. Times in seconds on this "
-        f"shared 2-core machine (OMP_NUM_THREADS={threads}), peak memory of each run's process in MB.\n\n"
+        f"{args.fanouts} and trains with the sampled softmax{budget}; all score the full graph. Times in seconds on "
+        f"this shared 2-core machine (OMP_NUM_THREADS={threads}), peak memory of each run's process in MB.\n\n"
         + markdown_table(rows, COLUMNS) + "\n\n"
         f"Command: `OMP_NUM_THREADS={threads} python benchmarks/mini_batch.py --path {args.path}"
         f"{f' --budget {args.budget}' if args.budget else ''} --out {args.out}`\n")

@@ -105,6 +105,13 @@ def test_fanouts_need_one_per_layer(ml100k_500, ml100k_500_text):
         KGRec(ml100k_500, ml100k_500_text, layers=2, neighbour_fanouts=[10])
 
 
+def test_a_budget_needs_sampled_steps(ml100k_500, ml100k_500_text):
+    with pytest.raises(KgrecError, match="neighbour_budget=100 needs neighbour_fanouts"):
+        KGRec(ml100k_500, ml100k_500_text, neighbour_budget=100)
+    with pytest.raises(KgrecError, match="neighbour_budget=0 needs"):
+        KGRec(ml100k_500, ml100k_500_text, neighbour_fanouts=[2, 2], neighbour_budget=0)
+
+
 def test_layer_inputs_of_a_subset_are_those_of_the_whole_graph(ml100k_500, ml100k_500_text):
     model = KGRec(ml100k_500, ml100k_500_text).eval()
     nodes = torch.tensor([model.offsets["user"], model.offsets["item"] + 3, model.num_nodes - 1])

@@ -112,7 +112,8 @@ class KGRec(Recommender):
             raise KgrecError(f"neighbour_fanouts={list(neighbour_fanouts)} needs one positive fanout per layer "
                              f"({layers} layers), or null for full-graph steps")
         if neighbour_budget is not None and (self.neighbour_fanouts is None or int(neighbour_budget) < 1):
-            raise KgrecError(f"neighbour_budget={neighbour_budget} needs neighbour_fanouts and a positive number of nodes")
+            raise KgrecError(f"neighbour_budget={neighbour_budget} needs neighbour_fanouts and a positive number "
+                             "of nodes")
         self.neighbour_budget = None if neighbour_budget is None else int(neighbour_budget)
         if self.neighbour_fanouts is not None and relation_weights:
             raise KgrecError("neighbour_fanouts and relation_weights=true cannot be combined: sampled steps "
