@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from kgrec.data.dataset import Dataset, Interactions, KnowledgeGraph, Tags
-from kgrec.graph.build import build_graph, graph_summary, relation_name, unique_pairs
+from kgrec.graph.adjacency import unique_pairs
+from kgrec.graph.build import build_graph, graph_summary, relation_name
 
 
 def small_dataset() -> Dataset:

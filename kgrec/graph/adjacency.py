@@ -16,9 +16,19 @@ import torch
 from kgrec.data.dataset import Interactions
 
 
+def unique_pairs(src, dst) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (src, dst) pairs of non-negative indices in lexicographic order (2 x n int64), and the
+    column of each given pair among them. One int64 key per pair makes this a 1-D sort: np.unique(axis=1)
+    and torch.unique(dim=1) took 9 s and 24 s for the 7.2M edges of a 1e7-interaction bundle."""
+    src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+    width = int(dst.max()) + 1 if len(dst) else 1
+    keys, inverse = np.unique(src * width + dst, return_inverse=True)
+    return np.stack([keys // width, keys % width]), inverse
+
+
 def _both_directions(rows, cols, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every entry (row, col) of an undirected edge list in both directions, as sorted int64 keys
-    row * num_nodes + col (CSR order), and the position of each given edge's two entries among them.
+    """Every entry of an undirected edge list in both directions, distinct and in CSR order (2 x n), and the
+    column of each given edge's two entries among them (the given direction first, then the reverse).
     One 1-D sort replaces coalescing a COO tensor and converting it to CSR (7 s to 2 s on 15M entries)."""
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
@@ -26,7 +36,7 @@ def _both_directions(rows, cols, num_nodes: int) -> tuple[np.ndarray, np.ndarray
         raise ValueError(f"rows and cols differ in length: {rows.size} vs {cols.size}")
     if rows.size and (min(rows.min(), cols.min()) < 0 or max(rows.max(), cols.max()) >= num_nodes):
         raise ValueError(f"edge endpoints must lie in 0..{num_nodes - 1}")
-    return np.unique(np.concatenate([rows * num_nodes + cols, cols * num_nodes + rows]), return_inverse=True)
+    return unique_pairs(np.concatenate([rows, cols]), np.concatenate([cols, rows]))
 
 
 def normalized_adjacency(rows, cols, num_nodes: int) -> torch.Tensor:
@@ -36,9 +46,9 @@ def normalized_adjacency(rows, cols, num_nodes: int) -> torch.Tensor:
     added here. A pair given more than once counts as parallel edges (its weight adds up). Isolated
     nodes (e.g. cold items) get an all-zero row instead of a division by zero.
     """
-    keys, entry = _both_directions(rows, cols, num_nodes)
-    source, target = (torch.from_numpy(part) for part in (keys // num_nodes, keys % num_nodes))
-    counts = torch.from_numpy(np.bincount(entry, minlength=len(keys))).float()
+    entries, entry = _both_directions(rows, cols, num_nodes)
+    source, target = torch.from_numpy(entries[0]), torch.from_numpy(entries[1])
+    counts = torch.from_numpy(np.bincount(entry, minlength=entries.shape[1])).float()
     degree = torch.zeros(num_nodes).index_add_(0, source, counts)
     inv_sqrt = degree.pow(-0.5).masked_fill(degree == 0, 0.0)
     weights = inv_sqrt[source] * counts * inv_sqrt[target]
@@ -98,10 +108,10 @@ def entry_groups(adjacency: torch.Tensor, rows, cols, groups) -> torch.Tensor:
     (rows[k], cols[k]) are the undirected edges `adjacency` was built from, each given once, with group
     groups[k]; both directions of an edge get its group.
     """
-    keys, entry = _both_directions(rows, cols, adjacency.shape[0])
-    if len(keys) != adjacency.values().numel() or len(keys) != len(entry):
+    entries, entry = _both_directions(rows, cols, adjacency.shape[0])
+    if entries.shape[1] != adjacency.values().numel() or entries.shape[1] != len(entry):
         raise ValueError("give each undirected edge once, as for normalized_adjacency")
-    labels = np.empty(len(keys), dtype=np.int64)
+    labels = np.empty(entries.shape[1], dtype=np.int64)
     labels[entry] = np.concatenate([groups, groups])
     return torch.from_numpy(labels)
 

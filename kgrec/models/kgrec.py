@@ -44,8 +44,9 @@ from torch import Tensor, nn
 from kgrec.data.dataset import Dataset
 from kgrec.data.popularity import item_groups
 from kgrec.errors import KgrecError
-from kgrec.graph.adjacency import entry_groups, normalized_adjacency, propagate, propagate_weighted, sparse_product
-from kgrec.graph.build import build_graph, graph_summary, unique_pairs
+from kgrec.graph.adjacency import (entry_groups, normalized_adjacency, propagate, propagate_weighted, sparse_product,
+                                   unique_pairs)
+from kgrec.graph.build import build_graph, graph_summary
 from kgrec.graph.sampling import sample_neighbourhood
 from kgrec.models.base import Recommender
 from kgrec.models.tail_slots import interleave_tail
