@@ -8,7 +8,7 @@ import torch
 from kgrec.errors import KgrecError
 from kgrec.evaluate.metrics import evaluate
 from kgrec.graph.adjacency import normalized_adjacency
-from kgrec.graph.sampling import _inclusion_probabilities, sample_neighbourhood
+from kgrec.graph.sampling import _append_new, _inclusion_probabilities, sample_neighbourhood
 from kgrec.models.kgrec import KGRec
 from kgrec.models.pop import MostPopular
 from slices import fit_kgrec
@@ -81,6 +81,23 @@ def test_inclusion_probabilities_sum_to_the_budget_and_cap_heavy_nodes_at_one():
     torch.testing.assert_close(probability, torch.tensor([1, 1, 0.25, 0.25, 0.25, 0.25], dtype=torch.float64))
     probability = _inclusion_probabilities(torch.rand(50, generator=torch.Generator().manual_seed(0)) + 0.1, 10)
     assert abs(float(probability.sum()) - 10) < 1e-9 and float(probability.max()) < 1
+
+
+def test_a_budget_keeps_nodes_by_how_much_the_seeds_rely_on_them():
+    """Two frontier nodes reach one new node each with the same weight, but the seeds rely on node 0 a hundred
+    times more than on node 1: with room for one new node, node 2 (behind node 0) takes nearly all of it."""
+    nodes, reliance = torch.tensor([0, 1]), torch.tensor([1.0, 0.01], dtype=torch.float64)
+    rows, reached, weights = torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([0.5, 0.5])
+    generator, kept = torch.Generator().manual_seed(0), {2: 0, 3: 0}
+    for _ in range(2000):
+        new_nodes, kept_rows, columns, scaled, new_reliance = _append_new(nodes, rows, reached, weights, reliance,
+                                                                          1, generator)
+        for node in new_nodes[2:].tolist():
+            kept[node] += 1
+        torch.testing.assert_close(new_reliance[:2], reliance)  # frontier nodes keep theirs (no entries into them)
+        # a kept node's reliance is what the seeds' estimates put on it, through its 1 / pi-scaled entry
+        torch.testing.assert_close(new_reliance[columns], reliance[kept_rows] * scaled.double())
+    assert kept[2] > 1900 and 0 < kept[3] < 60  # pi = 1 / 1.01 and 0.01 / 1.01
 
 
 def test_a_seed_fixes_the_draw(adjacency):

@@ -14,8 +14,10 @@ the cost of a step still grows with the graph until that bound.
 
 `budget` bounds it sooner, as layer-wise samplers (FastGCN, LADIES) do: when a hop would add more than
 `budget` new nodes, each candidate u is kept with probability pi_u proportional to the weight m_u its
-sampled entries carry (capped at 1, summing to `budget`), and its entries are divided by pi_u. The
-estimate stays unbiased (Horvitz-Thompson), a step reaches about seeds + L x budget nodes on any graph,
+sampled entries carry, each entry weighted by how much the seeds rely on its row (capped at 1, summing to
+`budget`; see `_append_new`), and its entries are divided by pi_u. The
+estimate stays unbiased (Horvitz-Thompson; pi depends on earlier hops' draws only, so each hop is unbiased
+given them, and so is the product), a step reaches about seeds + L x budget nodes on any graph,
 and the time per epoch grows linearly with the interactions, at the price of more variance.
 """
 
@@ -41,11 +43,12 @@ def sample_neighbourhood(adjacency: Tensor, seeds: Tensor, fanouts: list[int], g
         raise ValueError("seeds must be distinct node ids")
     crow, col, value = adjacency.crow_indices(), adjacency.col_indices(), adjacency.values()
     nodes, products = seeds, []
+    reliance = torch.ones(len(seeds), dtype=torch.float64, device=seeds.device)
     for fanout in fanouts:
         rows, positions, scale = _sample_entries(crow, nodes, fanout, generator)
         frontier = len(nodes)
-        nodes, rows, columns, weights = _append_new(nodes, rows, col[positions], value[positions] * scale, budget,
-                                                    generator)
+        nodes, rows, columns, weights, reliance = _append_new(nodes, rows, col[positions], value[positions] * scale,
+                                                              reliance, budget, generator)
         row_starts = torch.zeros(frontier + 1, dtype=torch.long, device=seeds.device)
         row_starts[1:] = torch.bincount(rows, minlength=frontier).cumsum(0)
         products.append(torch.sparse_csr_tensor(row_starts, columns, weights, (frontier, len(nodes)),
@@ -78,23 +81,28 @@ def _sample_entries(crow: Tensor, frontier: Tensor, fanout: int,
     return rows, start[rows] + offsets[rows, slot], (degree[rows] / drawn[rows]).float()
 
 
-def _append_new(nodes: Tensor, rows: Tensor, reached: Tensor, weights: Tensor, budget: int | None,
-                generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """`nodes` (distinct) followed by the nodes of `reached` not yet in it, in order of first appearance, and
-    the sampled entries (`rows`, `reached`, `weights`) with each column as a position in that list.
+def _append_new(nodes: Tensor, rows: Tensor, reached: Tensor, weights: Tensor, reliance: Tensor, budget: int | None,
+                generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """`nodes` (distinct) followed by the nodes of `reached` not yet in it, in order of first appearance, the
+    sampled entries (`rows`, `reached`, `weights`) with each column as a position in that list, and the
+    `reliance` of every node in it.
 
-    Past `budget` new nodes, each new node u stays with probability pi_u proportional to the summed |weight|
+    A node's reliance is the summed |weight| of the paths from the seeds to it in the products so far (a seed
+    relies on itself with 1): how far an error in its x would move the seeds' estimates. Past `budget` new
+    nodes, each new node u stays with probability pi_u proportional to its mass, the summed reliance x |weight|
     of its entries (`_inclusion_probabilities`), and its entries are divided by pi_u; entries into `nodes`
-    always stay (they add no node)."""
+    always stay (they add no node). Weighting by the rows' reliance is LADIES' layer-dependent importance: a
+    node reached only from a barely used neighbour is rarely worth its place in the budget."""
     candidates = torch.cat([nodes, reached])
     unique, inverse = torch.unique(candidates, return_inverse=True)
     arange = torch.arange(len(candidates), device=candidates.device)
     first = torch.full_like(unique, len(candidates)).scatter_reduce(0, inverse, arange, "amin")
     columns = inverse[len(nodes):]
     new = first >= len(nodes)
+    own = torch.where(new, 0.0, reliance[first.clamp(max=len(nodes) - 1)])
     if budget is not None and int(new.sum()) > budget:
         mass = torch.zeros(len(unique), dtype=torch.float64, device=weights.device)
-        mass.index_add_(0, columns, weights.abs().double())
+        mass.index_add_(0, columns, reliance[rows] * weights.abs().double())
         probability = torch.ones_like(mass)
         probability[new] = _inclusion_probabilities(mass[new], budget)
         uniform = torch.rand(len(unique), generator=generator, dtype=torch.float64).to(mass.device)
@@ -103,11 +111,12 @@ def _append_new(nodes: Tensor, rows: Tensor, reached: Tensor, weights: Tensor, b
         rows, columns = rows[entries], columns[entries]
         weights = weights[entries] / probability[columns].to(weights.dtype)
         columns = (kept.cumsum(0) - 1)[columns]  # unique index -> index among the kept
-        unique, first = unique[kept], first[kept]
+        unique, first, own = unique[kept], first[kept], own[kept]
+    own = own.index_add(0, columns, reliance[rows] * weights.abs().double())
     order = first.argsort()
     position = torch.empty_like(order)
     position[order] = arange[: len(order)]
-    return unique[order], rows, position[columns], weights
+    return unique[order], rows, position[columns], weights, own[order]
 
 
 def _inclusion_probabilities(mass: Tensor, budget: int) -> Tensor:
