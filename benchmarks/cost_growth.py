@@ -18,7 +18,7 @@ its own process, so its wall time and peak memory (ru_maxrss of that process alo
   top-100 and all metrics) for up to `--eval-users` test users; the time for every test user is projected
   from that rate.
 
-    OMP_NUM_THREADS=1 python benchmarks/cost_growth.py --sizes 1e5 1e6 1e7 --budget 4096 \
+    OMP_NUM_THREADS=1 python benchmarks/cost_growth.py --sizes 1e5 1e6 1e7 --budget 6144 \
         --out benchmarks/results/cost_growth
 """
 

@@ -150,3 +150,18 @@ def test_list_options_are_checked_as_lists():
     check_options("model", KGRec, {"neighbour_fanouts": None})
     with pytest.raises(KgrecError, match=r"model.neighbour_fanouts: expected list or NoneType, got '10'"):
         check_options("model", KGRec, {"neighbour_fanouts": "10"})
+
+
+def test_the_sampled_preset_trains_kgrec_on_bounded_neighbourhoods_and_beats_most_popular(tmp_path):
+    """`model=kgrec_sampled` (the large-catalogue setup: fanouts, neighbour budget, sampled softmax) on the embedded
+    default: 6 epochs already rank well above most-popular, warm and cold (measured 0.250 / 0.185 and 0.298 / 0.120)."""
+    metrics = {}
+    for model, extra in [("kgrec_sampled", ["model.train.epochs=6", "model.tail_every=0"]), ("pop", [])]:
+        result = kgrec_train(f"model={model}", *extra, f"hydra.run.dir={tmp_path / model}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        metrics[model] = json.loads((tmp_path / model / "metrics.json").read_text())
+    config = (tmp_path / "kgrec_sampled" / "config.yaml").read_text()
+    assert "neighbour_budget: 6144" in config and "_target_: kgrec.models.kgrec.KGRec" in config
+    sampled, popular = metrics["kgrec_sampled"], metrics["pop"]
+    assert sampled["test"]["recall@20"] > 1.15 * popular["test"]["recall@20"]
+    assert sampled["test_cold"]["recall@20"] > 2 * popular["test_cold"]["recall@20"]
