@@ -110,7 +110,7 @@ def test_a_budget_keeps_nodes_by_how_much_the_seeds_rely_on_them():
         for node in new_nodes[2:].tolist():
             kept[node] += 1
         torch.testing.assert_close(new_reliance[:2], reliance)  # frontier nodes keep theirs (no entries into them)
-        # a kept node's reliance is what the seeds' estimates put on it, through its 1 / pi-scaled entry
+        # a kept node's reliance is what the seeds' estimates put on it, through its rescaled entry
         torch.testing.assert_close(new_reliance[columns], reliance[kept_rows] * scaled.double())
     assert kept[2] > 1900 and 0 < kept[3] < 60  # pi = 1 / 1.01 and 0.01 / 1.01
 

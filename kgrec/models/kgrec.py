@@ -297,7 +297,8 @@ class KGRec(Recommender):
 
     def _batch_embeddings(self, users: Tensor, *item_lists: Tensor) -> list[Tensor]:
         """h of `users` and of each item list: from the whole graph, or (`neighbour_fanouts`) propagated over a
-        neighbourhood sampled around them only, an unbiased estimate of the layers at a cost set by the batch."""
+        neighbourhood sampled around them only, an estimate of the layers (unbiased without `neighbour_budget`) at
+        a cost set by the batch."""
         if self.neighbour_fanouts is None:
             user_h, item_h = self._users_items(self.node_embeddings())
             return [user_h[users]] + [item_h[items] for items in item_lists]
