@@ -20,7 +20,8 @@ from kgrec.data.raw import load_tables
 from kgrec.data.rdf import load_rdf, read_triples
 from kgrec.data.tables import Table, read_table
 from kgrec.errors import DataError, KgrecError
-from kgrec.ingest.fast import read_statements
+from kgrec.ingest.fast import read_rows
+from kgrec.ingest.vocabulary import Vocabulary
 from kgrec.train.experiment import run_experiment
 from kgrec.train.loop import TrainerConfig, trainer_config
 from test_bundle import bundle  # noqa: F401  (a small consistent slice of the ml-100k bundle, in tmp_path)
@@ -79,7 +80,7 @@ def test_any_table_loads_or_raises_a_data_error(scratch, content, name, on_error
 @FUZZ
 @given(content=CONTENT, name=st.sampled_from(["g.nt", "g.nq", "g.ttl"]), on_error=st.sampled_from(["raise", "skip"]))
 def test_any_rdf_file_loads_or_raises_a_data_error(scratch, content, name, on_error):
-    loads_or_refuses(lambda path: read_statements(path, problems=Problems(on_error)), scratch / name, content)
+    loads_or_refuses(lambda path: read_rows(path, Vocabulary(), problems=Problems(on_error)), scratch / name, content)
     if name != "g.ttl":  # rdflib's line parser, the reference the fast reader is tested against
         loads_or_refuses(lambda path: read_triples(path, problems=Problems(on_error)), scratch / name, content)
     kg = loads_or_refuses(lambda path: load_rdf([path], ["http://x.org/a", None], problems=Problems(on_error)),

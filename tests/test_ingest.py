@@ -258,7 +258,7 @@ def _no_parsing(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("parsed although the cache was up to date")
 
-    monkeypatch.setattr("kgrec.ingest.load.read_statements", refuse)
+    monkeypatch.setattr("kgrec.ingest.load.read_rows", refuse)
 
 
 def test_training_reads_the_kg_through_the_cache_without_parsing_again(ml100k_bundle, tmp_path, monkeypatch):

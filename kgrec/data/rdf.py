@@ -29,7 +29,8 @@ from kgrec.errors import DataError
 from kgrec.ingest.fast import LINE_FORMATS, check_utf8, rdf_format, read_bytes
 from kgrec.ingest.graph import DEFAULT_CATEGORY_PREDICATES, DEFAULT_LABEL_PREDICATES, KgMapping, build_graph
 from kgrec.ingest.load import ingest_cached
-from kgrec.ingest.terms import Statements, intern, literal_key
+from kgrec.ingest.terms import Statements, coded_triples, literal_key, statement_rows
+from kgrec.ingest.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,9 @@ def build_knowledge_graph(
 ) -> KnowledgeGraph:
     """The KnowledgeGraph of plain triples, built exactly as `load_rdf` builds the graph of a file."""
     keys = [triple_keys(triple) for triple in triples]
-    coded = intern([Statements.of_keys(*zip(*keys)) if keys else Statements.of_keys([], [], [])])
-    ingested = build_graph(coded, item_entities, KgMapping(label_predicates, category_predicates, language))
+    vocabulary = Vocabulary()
+    rows = statement_rows(vocabulary, Statements.of_keys(*zip(*keys)) if keys else Statements.of_keys([], [], []))
+    ingested = build_graph(coded_triples(vocabulary, [rows]), item_entities, KgMapping(label_predicates, category_predicates, language))
     if problems is not None:
         problems.duplicates += ingested.summary.duplicates
     return ingested.kg

@@ -1,28 +1,29 @@
-"""Reading RDF files into statement keys without an rdflib Graph.
+"""Reading RDF files into rows of term ids without an rdflib Graph.
 
-N-Triples and N-Quads are parsed in bulk by Arrow: lines in the canonical one-space form without
-escapes (nearly every line a dump holds) are checked by one RE2 pattern and split in C++; only the
-other lines (comments, tabs, escapes, errors) take the Python path, with the full W3C grammar.
-Turtle and TriG go through pyoxigraph's Rust parser. RDF/XML, JSON-LD and N3 stay with rdflib.
+N-Triples and N-Quads lines of the canonical form (nearly every line of a dump) are parsed and
+interned in C (kgrec.ingest.vocabulary); only the other lines (comments, tabs, escapes, errors) take
+the Python path, with the full W3C grammar. Turtle and TriG go through pyoxigraph's Rust parser;
+RDF/XML, JSON-LD and N3 stay with rdflib.
 """
 
 from __future__ import annotations
 
 import bz2
 import gzip
+import mmap
 import re
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from kgrec.data.problems import Problems
 from kgrec.errors import DataError
-from kgrec.ingest.terms import XSD_STRING, Statements, literal_key
+from kgrec.ingest.terms import Statements, key_ids, literal_key, statement_rows, term_array
+from kgrec.ingest.vocabulary import Vocabulary
 
 # rdflib's format names, so that a format= given for the rdflib loader means the same here.
 FORMATS = {".nt": "nt", ".nq": "nquads", ".ttl": "turtle", ".trig": "trig", ".rdf": "xml", ".owl": "xml",
@@ -31,8 +32,8 @@ FORMATS = {".nt": "nt", ".nq": "nquads", ".ttl": "turtle", ".trig": "trig", ".rd
 KGAT_NAME = "kg_final.txt"  # KGAT's and KGIN's integer triples, beside entity_list.txt and relation_list.txt
 LINE_FORMATS = {"nt": "N-Triples", "ntriples": "N-Triples", "nt11": "N-Triples", "nquads": "N-Quads"}
 OXIGRAPH_FORMATS = {"turtle": "TURTLE", "ttl": "TURTLE", "trig": "TRIG"}
-# Below this many lines a second thread costs more than it saves.
-PARALLEL_LINES = 100_000
+# Below this many bytes a second thread costs more than it saves.
+PARALLEL_BYTES = 4_000_000
 DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {".gz": gzip.decompress, ".bz2": bz2.decompress}
 
 # The W3C N-Triples grammar. Non-ASCII name characters are accepted as a block, as rdflib does.
@@ -40,13 +41,7 @@ _IRI_CHAR = r'[^\x00-\x20<>"{}|^`\\]'
 _UCHAR = r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}"
 _NAME_START = "A-Za-z0-9_:\u00b7\u00c0-\U0010ffff"
 _BLANK = rf"_:[{_NAME_START}](?:[{_NAME_START}.\-]*[{_NAME_START}\-])?"
-_CANONICAL_BLANK = r"_:[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_\-])?"  # ASCII: RE2 runs it much faster
 _LANGUAGE = r"@[a-zA-Z]+(?:-[a-zA-Z0-9]+)*"
-_CANONICAL_IRI = f"<{_IRI_CHAR}*>"
-_CANONICAL_LITERAL = rf'"[^"\\\n\r]*"(?:{_LANGUAGE}|\^\^{_CANONICAL_IRI})?'
-_CANONICAL = (f"^(?:{_CANONICAL_IRI}|{_CANONICAL_BLANK}) {_CANONICAL_IRI} "
-              f"(?:{_CANONICAL_IRI}|{_CANONICAL_BLANK}|{_CANONICAL_LITERAL})"
-              r"{graph} \.\r?\n$")
 _IRI = f"<((?:{_IRI_CHAR}|{_UCHAR})*)>"
 _FULL = (
     rf"[ \t]*(?:{_IRI}|({_BLANK}))[ \t]*{_IRI}[ \t]*"
@@ -87,6 +82,16 @@ def read_bytes(path: Path) -> bytes:
     return data
 
 
+@contextmanager
+def mapped_bytes(path: Path) -> Iterator[bytes | mmap.mmap]:
+    """The file's bytes, mapped into memory when uncompressed: the parser reads them without a copy."""
+    if path.suffix.lower() in DECOMPRESS or not path.is_file() or not path.stat().st_size:
+        yield read_bytes(path)
+        return
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        yield data
+
+
 def check_utf8(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
@@ -96,136 +101,93 @@ def check_utf8(path: Path, data: bytes) -> str:
                         hint="RDF text formats must be UTF-8") from None
 
 
-def read_statements(path: str | Path, *, format: str | None = None, problems: Problems | None = None,
-                    file_number: int = 0) -> Statements:
-    """Every statement of one RDF file as keys (graph names dropped); blank nodes are prefixed by `file_number`."""
+def read_rows(path: str | Path, vocabulary: Vocabulary, *, format: str | None = None,
+              problems: Problems | None = None, file_number: int = 0) -> np.ndarray:
+    """Every statement of one RDF file as a (subject, predicate, object) row of term ids, in file order.
+
+    Graph names are dropped, duplicates kept; blank nodes are prefixed by `file_number`.
+    """
     path = Path(path)
     format = rdf_format(path, format)
     problems = problems or Problems()
     if format in LINE_FORMATS:
-        return _read_lines(path, read_bytes(path), format, problems, f"_:{file_number}.")
+        with mapped_bytes(path) as data:
+            return _read_lines(path, data, format, problems, vocabulary, f"_:{file_number}.")
     if format in OXIGRAPH_FORMATS:
-        return _read_with_oxigraph(path, read_bytes(path), format, f"_:{file_number}.")
-    if format == "kgat":
+        statements = _read_with_oxigraph(path, read_bytes(path), format, f"_:{file_number}.")
+    elif format == "kgat":
         from kgrec.ingest.kgat import read_kgat
 
-        return read_kgat(path, problems)
-    if format == "recbole":
+        statements = read_kgat(path, problems)
+    elif format == "recbole":
         from kgrec.data.recbole import read_kg_rows
 
-        return Statements.of_keys(*zip(*read_kg_rows(path, "utf-8", problems)) or ([], [], []))
-    from kgrec.data.rdf import read_triples, triple_keys  # rdflib is slow to import: only for these formats
+        statements = Statements.of_keys(*zip(*read_kg_rows(path, "utf-8", problems)) or ([], [], []))
+    else:
+        from kgrec.data.rdf import read_triples, triple_keys  # rdflib is slow to import: only for these formats
 
-    return Statements.of_keys(*zip(*map(triple_keys, read_triples(path, format=format, problems=problems)))
-                              or ([], [], []))
-
-
-def line_array(path: Path, data: bytes) -> pa.LargeStringArray:
-    """The file's lines (each with its newline) as one Arrow array over the bytes, checked to be UTF-8."""
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    if data and not data.endswith(b"\n"):
-        data += b"\n"
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
-    offsets = np.concatenate([[0], ends + 1]).astype(np.int64)
-    lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    try:
-        lines.validate(full=True)  # UTF-8, several times faster than decoding to a str
-    except pa.ArrowInvalid:
-        check_utf8(path, data)  # names the line
-    return lines
+        statements = Statements.of_keys(*zip(*map(triple_keys, read_triples(path, format=format, problems=problems)))
+                                        or ([], [], []))
+    return statement_rows(vocabulary, statements)
 
 
-def _read_lines(path: Path, data: bytes, format: str, problems: Problems, blank_prefix: str) -> Statements:
-    lines = line_array(path, data)
-    # Arrow's kernels and numpy release the GIL, so the two halves of a big file are parsed on two cores at once.
-    bounds = [0, len(lines)] if len(lines) < PARALLEL_LINES else [0, len(lines) // 2, len(lines)]
-    with ThreadPoolExecutor(len(bounds) - 1) as pool:
-        parsed = list(pool.map(lambda start, stop: _parse_canonical(lines, start, stop, format == "nquads",
-                                                                    blank_prefix), bounds[:-1], bounds[1:]))
-    canonical = np.concatenate([mask for mask, _ in parsed])
-    subjects, predicates, objects = (pa.concat_arrays([keys[k] for _, keys in parsed]) for k in range(3))
-    others = np.flatnonzero(~canonical)
-    if len(others) == 0:
-        return Statements(subjects, predicates, objects)
-    slow = _parse_slowly(path, lines.take(others).to_pylist(), others + 1, format, problems, blank_prefix)
-    order = np.argsort(np.concatenate([np.flatnonzero(canonical), slow.pop()]), kind="stable")
-    return Statements(*(pa.concat_arrays([fast, pa.array(extra, pa.large_string())]).take(order)
-                        for fast, extra in zip((subjects, predicates, objects), slow)))
+def _read_lines(path: Path, data: bytes | mmap.mmap, format: str, problems: Problems, vocabulary: Vocabulary,
+                blank_prefix: str) -> np.ndarray:
+    """Canonical lines by the vocabulary's fast path (a big file in two parts on two threads), the rest here."""
+    with memoryview(data) as view:
+        return _read_view(path, view, format, problems, vocabulary, blank_prefix)
 
 
-def _parse_canonical(lines: pa.LargeStringArray, start: int, stop: int, quads: bool,
-                     blank_prefix: str) -> tuple[np.ndarray, list[pa.Array]]:
-    """Which of lines[start:stop] are canonical, and the subject, predicate and object keys of those lines.
+def _read_view(path: Path, data: memoryview, format: str, problems: Problems, vocabulary: Vocabulary,
+               blank_prefix: str) -> np.ndarray:
+    start = 3 if data[:3] == b"\xef\xbb\xbf" else 0  # a byte order mark
+    middle = data.obj.find(b"\n", len(data) // 2) + 1 if len(data) > PARALLEL_BYTES else 0
+    bounds = [start, middle, len(data)] if middle > start else [start, len(data)]
+    quads, prefix = format == "nquads", blank_prefix.encode()
 
-    A canonical line is `S P O[ G] .`, where S and P hold no space: the first two spaces of the line
-    end them, found by one search over the positions of all spaces. The three terms become one Arrow
-    array over the file's bytes with offsets (S, gap, P, gap, O, gap, ...), from which each is taken.
-    """
-    graph = f"(?: (?:{_CANONICAL_IRI}|{_CANONICAL_BLANK}))?" if quads else ""
-    canonical = pc.match_substring_regex(lines.slice(start, stop - start), _CANONICAL.replace("{graph}", graph))
-    canonical = canonical.to_numpy(zero_copy_only=False)
-    offsets, data = np.frombuffer(lines.buffers()[1], dtype=np.int64), lines.buffers()[2]
-    text = np.frombuffer(data, dtype=np.uint8)
-    begins, ends = offsets[start:stop][canonical], offsets[start + 1:stop + 1][canonical]
-    spaces = np.flatnonzero(text[offsets[start]:offsets[stop]] == ord(" ")) + offsets[start]
-    first = np.searchsorted(spaces, begins)
-    subject_ends, predicate_ends = spaces[first], spaces[first + 1]
-    object_ends = ends - 3 - (text[ends - 2] == ord("\r"))  # before " .\n" or " .\r\n"
-    bounds = np.stack([begins, subject_ends, subject_ends + 2, predicate_ends - 1, predicate_ends + 1, object_ends],
-                      axis=1).ravel()
-    terms = pa.LargeStringArray.from_buffers(max(len(bounds) - 1, 0), pa.py_buffer(bounds), data)
-    subjects, predicates, objects = (terms.take(pa.array(np.arange(k, len(bounds) - 1, 6))) for k in (0, 2, 4))
-    if quads:  # a graph name is the only space-separated token after a canonical object
-        objects = pc.replace_substring_regex(objects, f" (?:{_CANONICAL_IRI}|{_CANONICAL_BLANK})$", "")
-    return canonical, [_node_keys(subjects, blank_prefix), predicates, _object_keys(objects, blank_prefix)]
+    # The first part is read into `vocabulary`, a second one (same type: C, or the Python twin if the caller
+    # chose it) into its own, renumbered afterwards: a Vocabulary is used by one thread at a time.
+    vocabularies = [vocabulary] + [type(vocabulary)() for _ in bounds[2:]]
 
+    def parse(part: Vocabulary, begin: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        rows, others = part.parse_lines(data[begin:end], prefix, quads)
+        return np.frombuffer(rows, dtype=np.int64).reshape(-1, 3), np.frombuffer(others, dtype=np.int64).reshape(-1, 3)
 
-def _node_keys(terms: pa.Array, blank_prefix: str) -> pa.Array:
-    iris = pc.utf8_slice_codeunits(terms, 1, -1)
-    blank = pc.starts_with(terms, "_:")
-    if not pc.any(blank).as_py():
-        return iris
-    labels = pc.binary_join_element_wise(_large(blank_prefix), pc.utf8_slice_codeunits(terms, 2), _large(""))
-    return pc.if_else(blank, labels, iris)
+    with ThreadPoolExecutor(len(vocabularies)) as pool:
+        parts = list(pool.map(parse, vocabularies, bounds[:-1], bounds[1:]))
+    rows, others, lines = [], [], 0
+    for part, begin, (part_rows, part_others) in zip(vocabularies, bounds, parts):
+        if part is not vocabulary:
+            ids = np.append(key_ids(vocabulary, term_array(part)), -1)  # ids[-1]: a row left to the full grammar
+            part_rows = ids[part_rows]
+        rows.append(part_rows)
+        others.append(part_others + [lines, begin, begin])
+        lines += len(part_rows)
+    rows, others = np.concatenate(rows), np.concatenate(others)
+    if not len(others):
+        return rows
+    numbers, keys = _parse_slowly(path, data, others, format, problems, blank_prefix)
+    rows[numbers] = statement_rows(vocabulary, keys)
+    return rows[rows[:, 0] >= 0]
 
 
-def _object_keys(terms: pa.Array, blank_prefix: str) -> pa.Array:
-    """Literal keys are normalised on the few literals alone, then put back in place of the node keys."""
-    literal = pc.starts_with(terms, '"')
-    if not pc.any(literal).as_py():
-        return _node_keys(terms, blank_prefix)
-    literals = terms.filter(literal)
-    literals = pc.replace_substring_regex(literals, rf'\^\^<{re.escape(XSD_STRING)}>$', "")
-    uppercase_tag = pc.match_substring_regex(literals, r'"@[^"]*[A-Z][^"]*$')
-    if pc.any(uppercase_tag).as_py():
-        literals = pc.if_else(uppercase_tag, _lower_tags(literals), literals)
-    return pc.replace_with_mask(_node_keys(terms, blank_prefix), literal, literals)
-
-
-def _lower_tags(literals: pa.Array) -> pa.Array:
-    tags = pc.extract_regex(literals, r'^(?P<value>(?s:.*)")(?P<tag>@[^"]*)?$')
-    tag = pc.utf8_lower(pc.fill_null(tags.field("tag"), _large("")))
-    return pc.binary_join_element_wise(tags.field("value"), tag, _large(""))
-
-
-def _large(text: str) -> pa.Scalar:
-    """Every key column is large_string (dumps pass 2 GiB), and Arrow's kernels want matching types."""
-    return pa.scalar(text, pa.large_string())
-
-
-def _parse_slowly(path: Path, lines: list[str], numbers: np.ndarray, format: str, problems: Problems,
-                  blank_prefix: str) -> list[list]:
-    """The full grammar for the few lines the bulk pattern leaves; returns key columns and line numbers."""
+def _parse_slowly(path: Path, data: memoryview, lines: np.ndarray, format: str, problems: Problems,
+                  blank_prefix: str) -> tuple[np.ndarray, Statements]:
+    """The full grammar for the lines (index, start, end) the fast path left: their keys, and which they were."""
     pattern = _full_grammar(format == "nquads")
     subjects, predicates, objects, kept = [], [], [], []
-    for text, number in zip(lines, numbers.tolist()):
-        text = text.rstrip("\r\n")
+    for index, start, end in lines.tolist():
+        try:
+            text = str(data[start:end], "utf-8").rstrip("\r")
+        except UnicodeDecodeError as error:
+            raise DataError(path, index + 1, f"bytes that are not valid UTF-8 ({error.reason})",
+                            hint="RDF text formats must be UTF-8") from None
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         match = pattern.fullmatch(text)
         if match is None or "\\" in text and _has_bad_escape(match):
-            problems.bad_row(DataError(path, number, f"malformed {LINE_FORMATS[format]} statement: "
-                                                     f"{text.strip()[:80]!r}"))
+            problems.bad_row(DataError(path, index + 1, f"malformed {LINE_FORMATS[format]} statement: "
+                                                        f"{text.strip()[:80]!r}"))
             continue
         s_iri, s_blank, p_iri, o_iri, o_blank, value, language, datatype = match.groups()
         subjects.append(_unescape(s_iri) if s_iri is not None else blank_prefix + s_blank[2:])
@@ -237,8 +199,8 @@ def _parse_slowly(path: Path, lines: list[str], numbers: np.ndarray, format: str
         else:
             objects.append(literal_key(_unescape(value), language and language[1:],
                                        datatype and _unescape(datatype)))
-        kept.append(number - 1)
-    return [subjects, predicates, objects, np.array(kept, dtype=np.int64)]
+        kept.append(index)
+    return np.array(kept, dtype=np.int64), Statements.of_keys(subjects, predicates, objects)
 
 
 def _has_bad_escape(match: re.Match) -> bool:

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from kgrec.data.problems import Problems
 from kgrec.errors import DataError
-from kgrec.ingest.fast import line_array, read_bytes
+from kgrec.ingest.fast import check_utf8, read_bytes
 from kgrec.ingest.graph import flags
 from kgrec.ingest.terms import Statements
 
@@ -27,7 +27,7 @@ _BLANK = r"^[ \t]*\r?\n$"
 
 def read_kgat(path: Path, problems: Problems) -> Statements:
     """The triples of kg_final.txt as term keys, named by the id lists beside it."""
-    lines = line_array(path, read_bytes(path))
+    lines = _line_array(path, read_bytes(path))
     triple = flags(pc.match_substring_regex(lines, _TRIPLE))
     for number in np.flatnonzero(~triple & ~flags(pc.match_substring_regex(lines, _BLANK))).tolist():
         problems.bad_row(DataError(path, number + 1, "malformed KGAT triple (want three integer ids: head relation "
@@ -40,6 +40,21 @@ def read_kgat(path: Path, problems: Problems) -> Statements:
     relations = _names(path.parent / "relation_list.txt", 2, problems)
     return Statements(_keys(ids[:, 0], entities, "entity"), _keys(ids[:, 1], relations, "relation"),
                       _keys(ids[:, 2], entities, "entity"))
+
+
+def _line_array(path: Path, data: bytes) -> pa.LargeStringArray:
+    """The file's lines (each with its newline) as one Arrow array over the bytes, checked to be UTF-8."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    offsets = np.concatenate([[0], ends + 1]).astype(np.int64)
+    lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    try:
+        lines.validate(full=True)  # UTF-8, several times faster than decoding to a str
+    except pa.ArrowInvalid:
+        check_utf8(path, data)  # names the line
+    return lines
 
 
 def _names(path: Path, columns: int, problems: Problems, name_column: int = 0) -> pa.Array | None:

@@ -13,9 +13,10 @@ from typing import Sequence
 from kgrec.data.problems import Problems
 from kgrec.errors import KgrecError
 from kgrec.ingest import cache
-from kgrec.ingest.fast import read_statements
+from kgrec.ingest.fast import read_rows
 from kgrec.ingest.graph import Ingested, KgMapping, build_graph
-from kgrec.ingest.terms import intern
+from kgrec.ingest.terms import coded_triples
+from kgrec.ingest.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,13 @@ def ingest_files(paths: Sequence[str | Path], item_entities: Sequence[str | None
                  *, format: str | None = None, problems: Problems | None = None) -> Ingested:
     """The union of the graphs in `paths`; `item_entities[i]` is item i's IRI (None: no IRI)."""
     problems = problems or Problems()
-    parts = []
+    vocabulary, parts = Vocabulary(), []
     for number, path in enumerate(paths):
-        statements = read_statements(path, format=format, problems=problems, file_number=number)
-        if not len(statements):
+        rows = read_rows(path, vocabulary, format=format, problems=problems, file_number=number)
+        if not len(rows):
             log.warning("%s: the file holds no triples", path)
-        parts.append(statements)
-    ingested = build_graph(intern(parts), item_entities, mapping)
+        parts.append(rows)
+    ingested = build_graph(coded_triples(vocabulary, parts), item_entities, mapping)
     summary = ingested.summary
     summary.files = [str(path) for path in paths]
     summary.skipped_lines, summary.skipped_examples = problems.skipped, list(problems.examples)

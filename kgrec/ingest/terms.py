@@ -1,4 +1,4 @@
-"""Terms as plain string keys, interned once into integer ids for the whole ingestion.
+"""Terms as plain string keys, interned into integer ids (kgrec.ingest.vocabulary) for the whole ingestion.
 
 A key is an IRI as itself, a blank node as "_:" plus a label unique to its file, or a literal as
 '"value"' followed by '@language' (lower case: tags are case-insensitive) or '^^<datatype>'
@@ -13,7 +13,8 @@ from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from kgrec.ingest.vocabulary import Vocabulary
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
@@ -50,10 +51,26 @@ class CodedTriples:
     rows: np.ndarray
 
 
-def intern(parts: Sequence[Statements]) -> CodedTriples:
-    """One vocabulary for every file, built in bulk by Arrow rather than a Python dict per term."""
-    columns = [part.subjects for part in parts] + [part.predicates for part in parts] + [part.objects for part in parts]
-    keys = pa.chunked_array(columns, type=pa.large_string()).combine_chunks()
-    encoded = pc.dictionary_encode(keys)
-    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return CodedTriples(encoded.dictionary, ids.reshape(3, -1).T.copy())
+def key_ids(vocabulary: Vocabulary, keys: pa.Array) -> np.ndarray:
+    """The ids of string keys (an Arrow array without nulls), new keys numbered on."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    keys = keys.cast(pa.large_string())
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset:keys.offset + len(keys) + 1]
+    data = keys.buffers()[2] or b""
+    return np.frombuffer(vocabulary.intern(offsets, data), dtype=np.int64)
+
+
+def statement_rows(vocabulary: Vocabulary, statements: Statements) -> np.ndarray:
+    columns = (statements.subjects, statements.predicates, statements.objects)
+    return np.stack([key_ids(vocabulary, column) for column in columns], axis=1).reshape(-1, 3)
+
+
+def term_array(vocabulary: Vocabulary) -> pa.LargeStringArray:
+    """Every key of the vocabulary, id k at position k."""
+    offsets, data = vocabulary.terms()
+    return pa.LargeStringArray.from_buffers(len(vocabulary), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def coded_triples(vocabulary: Vocabulary, parts: Sequence[np.ndarray]) -> CodedTriples:
+    return CodedTriples(term_array(vocabulary), np.concatenate([*parts, np.zeros((0, 3), dtype=np.int64)]))

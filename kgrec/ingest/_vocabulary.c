@@ -1,0 +1,456 @@
+/* kgrec.ingest._vocabulary: term interning and the N-Triples / N-Quads fast path, in C.
+ *
+ * Why C: reading an RDF dump is one pass of byte checks and hash look-ups; Python, even through Arrow's
+ * kernels, did it at a third of the speed kgrec-ingest is asked for. kgrec/ingest/vocabulary.py holds
+ * the same type in Python, used where this module was not compiled; the tests run both.
+ *
+ * Vocabulary() numbers term keys (UTF-8 bytes, see kgrec/ingest/terms.py) in order of first appearance.
+ *   intern(offsets, data) -> ids       the keys data[offsets[k]:offsets[k + 1]] (int64 buffers; ids: a
+ *                                      bytearray of int64)
+ *   parse_lines(data, blank_prefix, quads) -> (rows, others)
+ *                                      one (s, p, o) row of ids per line of `data`; a line outside the
+ *                                      canonical form below gets -1s and its (index, start, end) goes to
+ *                                      `others`, for the full W3C grammar in Python (which also reports
+ *                                      errors). Runs without the GIL: one Vocabulary per thread.
+ *   terms() -> (offsets, data)         every key, for an Arrow large_string array
+ *
+ * The canonical form is what nearly every line of a dump looks like: `S P O .` or, in N-Quads,
+ * `S P O G .`, one space between terms, an optional \r before the newline; IRIs without escapes,
+ * blank node labels in ASCII, literals without escapes, with an optional @language or ^^<datatype>;
+ * valid UTF-8 throughout.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)(address))
+#endif
+
+typedef struct {
+    const char *start;
+    Py_ssize_t length;
+} Span;
+
+typedef struct {
+    uint64_t hash;
+    int64_t id;  /* -1: empty */
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    char *text;          /* every key, back to back */
+    Py_ssize_t text_used, text_size;
+    int64_t *offsets;    /* key k is text[offsets[k]:offsets[k + 1]] */
+    Py_ssize_t count, offsets_size;
+    Slot *slots;         /* open addressing, linear probing; the hash beside the id spares a cache miss */
+    Py_ssize_t slot_mask;
+} Vocabulary;
+
+/* ------------------------------------------------------------------ hashing and interning */
+
+static inline uint64_t hash_bytes(const char *p, Py_ssize_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    while (n >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        h = (h ^ word) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, p, (size_t)n);
+    h = (h ^ tail) * 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 29);
+}
+
+static int grow_slots(Vocabulary *self) {
+    Py_ssize_t size = (self->slot_mask + 1) * 2;
+    Slot *slots = PyMem_RawMalloc(size * sizeof(Slot));
+    if (!slots) return -1;
+    memset(slots, 0xFF, size * sizeof(Slot));
+    for (Py_ssize_t old = 0; old <= self->slot_mask; old++) {
+        if (self->slots[old].id < 0) continue;
+        Py_ssize_t slot = (Py_ssize_t)(self->slots[old].hash & (uint64_t)(size - 1));
+        while (slots[slot].id >= 0) slot = (slot + 1) & (size - 1);
+        slots[slot] = self->slots[old];
+    }
+    PyMem_RawFree(self->slots);
+    self->slots = slots;
+    self->slot_mask = size - 1;
+    return 0;
+}
+
+static int reserve(void **buffer, Py_ssize_t *size, Py_ssize_t needed, size_t item) {
+    if (needed <= *size) return 0;
+    Py_ssize_t grown = *size ? *size : 1024;
+    while (grown < needed) grown *= 2;
+    void *resized = PyMem_RawRealloc(*buffer, grown * item);
+    if (!resized) return -1;
+    *buffer = resized;
+    *size = grown;
+    return 0;
+}
+
+/* The id of the key with hash h (a new one when unseen), or -1 when out of memory. Needs no GIL. */
+static int64_t intern_hashed(Vocabulary *self, const char *key, Py_ssize_t length, uint64_t h) {
+    Py_ssize_t slot = (Py_ssize_t)(h & (uint64_t)self->slot_mask);
+    for (int64_t id; (id = self->slots[slot].id) >= 0; slot = (slot + 1) & self->slot_mask) {
+        if (self->slots[slot].hash == h && self->offsets[id + 1] - self->offsets[id] == length
+            && memcmp(self->text + self->offsets[id], key, (size_t)length) == 0)
+            return id;
+    }
+    if (reserve((void **)&self->text, &self->text_size, self->text_used + length, 1) < 0
+        || reserve((void **)&self->offsets, &self->offsets_size, self->count + 2, sizeof(int64_t)) < 0)
+        return -1;
+    memcpy(self->text + self->text_used, key, (size_t)length);
+    self->text_used += length;
+    int64_t id = self->count++;
+    self->offsets[id + 1] = self->text_used;
+    self->slots[slot] = (Slot){h, id};
+    if (self->count * 2 > self->slot_mask + 1 && grow_slots(self) < 0) return -1;
+    return id;
+}
+
+static int64_t intern_key(Vocabulary *self, const char *key, Py_ssize_t length) {
+    return intern_hashed(self, key, length, hash_bytes(key, length));
+}
+
+/* ------------------------------------------------------------------ the canonical line */
+
+enum { IRI_CHAR = 1, BLANK_START = 2, BLANK_CHAR = 4, TAG_START = 8, TAG_CHAR = 16 };
+static unsigned char classes[256];
+
+static void fill_classes(void) {
+    for (int c = 0x21; c < 0x80; c++)
+        if (!strchr("<>\"{}|^`\\", c)) classes[c] |= IRI_CHAR;
+    for (int c = 0; c < 0x80; c++) {
+        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'), digit = c >= '0' && c <= '9';
+        if (alpha || digit || c == '_') classes[c] |= BLANK_START | BLANK_CHAR;
+        if (c == '.' || c == '-') classes[c] |= BLANK_CHAR;
+        if (alpha) classes[c] |= TAG_START;
+        if (alpha || digit) classes[c] |= TAG_CHAR;
+    }
+}
+
+/* Length of the UTF-8 sequence at p (a byte >= 0x80), 0 when invalid (overlong, surrogate, > U+10FFFF). */
+static inline int utf8_length(const unsigned char *p, const unsigned char *end) {
+    unsigned c = p[0];
+    if (c < 0xC2 || c > 0xF4) return 0;
+    int n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (end - p < n) return 0;
+    for (int k = 1; k < n; k++)
+        if ((p[k] & 0xC0) != 0x80) return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0) || (c == 0xF0 && p[1] < 0x90)
+        || (c == 0xF4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* <IRI> at p: the position after '>', or NULL. */
+static const unsigned char *scan_iri(const unsigned char *p, const unsigned char *end) {
+    if (p >= end || *p != '<') return NULL;
+    for (p++; p < end; p++) {
+        if (*p >= 0x80) {
+            int n = utf8_length(p, end);
+            if (!n) return NULL;
+            p += n - 1;
+        } else if (!(classes[*p] & IRI_CHAR)) {
+            break;
+        }
+    }
+    return p < end && *p == '>' ? p + 1 : NULL;
+}
+
+/* _:label (ASCII) at p: the position after it, or NULL. */
+static const unsigned char *scan_blank(const unsigned char *p, const unsigned char *end) {
+    if (end - p < 3 || p[0] != '_' || p[1] != ':' || !(classes[p[2]] & BLANK_START)) return NULL;
+    for (p += 3; p < end && (classes[*p] & BLANK_CHAR); p++) {}
+    return p[-1] == '.' ? NULL : p;
+}
+
+static const unsigned char *scan_node(const unsigned char *p, const unsigned char *end) {
+    return p < end && *p == '<' ? scan_iri(p, end) : scan_blank(p, end);
+}
+
+/* "value" with an optional @tag or ^^<datatype>: the position after it, or NULL; *tag_at is the '@' or NULL. */
+static const unsigned char *scan_literal(const unsigned char *p, const unsigned char *end,
+                                         const unsigned char **close, const unsigned char **tag_at) {
+    for (p++; p < end; p++) {
+        if (*p >= 0x80) {
+            int n = utf8_length(p, end);
+            if (!n) return NULL;
+            p += n - 1;
+        } else if (*p == '"' || *p == '\\' || *p == '\n' || *p == '\r') {
+            break;
+        }
+    }
+    if (p >= end || *p != '"') return NULL;
+    *close = p++;
+    *tag_at = NULL;
+    if (p < end && *p == '@') {
+        *tag_at = p++;
+        if (p >= end || !(classes[*p] & TAG_START)) return NULL;
+        while (p < end && (classes[*p] & TAG_START)) p++;
+        while (p + 1 < end && *p == '-' && (classes[p[1]] & TAG_CHAR))
+            for (p++; p < end && (classes[*p] & TAG_CHAR); p++) {}
+    } else if (end - p >= 2 && p[0] == '^' && p[1] == '^') {
+        p = scan_iri(p + 2, end);
+    }
+    return p;
+}
+
+typedef struct {
+    char *data;
+    Py_ssize_t size;
+} Scratch;
+
+static int scratch_key(Scratch *scratch, const char *a, Py_ssize_t na, const char *b, Py_ssize_t nb, Span *key) {
+    if (reserve((void **)&scratch->data, &scratch->size, na + nb, 1) < 0) return -1;
+    memcpy(scratch->data, a, (size_t)na);
+    memcpy(scratch->data + na, b, (size_t)nb);
+    key->start = scratch->data;
+    key->length = na + nb;
+    return 0;
+}
+
+static const char XSD_STRING[] = "^^<http://www.w3.org/2001/XMLSchema#string>";
+
+/* The key of the node term [p, q): an IRI without its brackets, a blank node with the file's prefix. */
+static int node_key(const unsigned char *p, const unsigned char *q, Span prefix, Scratch *scratch, Span *key) {
+    if (*p == '<') {
+        key->start = (const char *)p + 1;
+        key->length = q - p - 2;
+        return 0;
+    }
+    return scratch_key(scratch, prefix.start, prefix.length, (const char *)p + 2, q - p - 2, key);
+}
+
+/* 1 and the three keys when [p, end) is a canonical statement; 0 when it is not; -1 on MemoryError. */
+static int parse_line(const unsigned char *p, const unsigned char *end, int quads, Span prefix,
+                      Scratch *subject_scratch, Scratch *object_scratch, Span keys[3]) {
+    if (end > p && end[-1] == '\r') end--;
+    const unsigned char *s = p, *s_end = scan_node(p, end);
+    if (!s_end || s_end >= end || *s_end != ' ') return 0;
+    const unsigned char *pred = s_end + 1, *pred_end = scan_iri(pred, end);
+    if (!pred_end || pred_end >= end || *pred_end != ' ') return 0;
+    const unsigned char *o = pred_end + 1, *o_end, *close = NULL, *tag_at = NULL;
+    o_end = o < end && *o == '"' ? scan_literal(o, end, &close, &tag_at) : scan_node(o, end);
+    if (!o_end) return 0;
+    const unsigned char *rest = o_end;
+    if (quads && end - rest >= 2 && rest[0] == ' ' && (rest[1] == '<' || rest[1] == '_')) {
+        rest = scan_node(rest + 1, end);
+        if (!rest) return 0;
+    }
+    if (end - rest != 2 || rest[0] != ' ' || rest[1] != '.') return 0;
+
+    if (node_key(s, s_end, prefix, subject_scratch, &keys[0]) < 0) return -1;
+    keys[1].start = (const char *)pred + 1;
+    keys[1].length = pred_end - pred - 2;
+    if (!close) return node_key(o, o_end, prefix, object_scratch, &keys[2]) < 0 ? -1 : 1;
+    keys[2].start = (const char *)o;
+    keys[2].length = o_end - o;
+    Py_ssize_t datatype = o_end - close - 1;
+    if (!tag_at && datatype == (Py_ssize_t)sizeof(XSD_STRING) - 1 && !memcmp(close + 1, XSD_STRING, (size_t)datatype))
+        keys[2].length = close + 1 - o;  /* an xsd:string literal is a plain one */
+    if (tag_at) {  /* language tags are case-insensitive: keys hold them in lower case */
+        const unsigned char *c = tag_at;
+        while (c < o_end && !(*c >= 'A' && *c <= 'Z')) c++;
+        if (c < o_end) {
+            if (scratch_key(object_scratch, (const char *)o, o_end - o, "", 0, &keys[2]) < 0) return -1;
+            for (char *t = object_scratch->data + (tag_at - o); t < object_scratch->data + (o_end - o); t++)
+                if (*t >= 'A' && *t <= 'Z') *t += 'a' - 'A';
+        }
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------ the Python type */
+
+static int64_t *new_int64s(PyObject **out, Py_ssize_t count) {
+    *out = PyByteArray_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int64_t));
+    return *out ? (int64_t *)PyByteArray_AS_STRING(*out) : NULL;
+}
+
+static PyObject *vocabulary_intern(Vocabulary *self, PyObject *args) {
+    Py_buffer offsets, data;
+    if (!PyArg_ParseTuple(args, "y*y*", &offsets, &data)) return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t count = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    const int64_t *bounds = offsets.buf;
+    int64_t *ids;
+    if (count < 0 || offsets.len % (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "offsets must hold n + 1 int64 values");
+        goto done;
+    }
+    if (!(ids = new_int64s(&out, count))) goto done;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        if (bounds[k] < 0 || bounds[k] > bounds[k + 1] || bounds[k + 1] > data.len) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of range");
+            Py_CLEAR(out);
+            goto done;
+        }
+        if ((ids[k] = intern_key(self, (const char *)data.buf + bounds[k], bounds[k + 1] - bounds[k])) < 0) {
+            PyErr_NoMemory();
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&data);
+    return out;
+}
+
+typedef struct {
+    int64_t *values;
+    Py_ssize_t count, size;
+} Int64s;
+
+/* Fills rows (3 per line) and others; 0, or -1 when out of memory. Needs no GIL. */
+static int parse_all(Vocabulary *self, const unsigned char *text, const unsigned char *end, int quads, Span prefix,
+                     int64_t *rows, Int64s *others) {
+    Scratch subject_scratch = {NULL, 0}, object_scratch = {NULL, 0};
+    Span keys[3];
+    int status = 0;
+    const unsigned char *p = text;
+    for (int64_t line = 0; p < end && status == 0; line++, rows += 3) {
+        const unsigned char *newline = memchr(p, '\n', (size_t)(end - p)), *line_end = newline ? newline : end;
+        int found = parse_line(p, line_end, quads, prefix, &subject_scratch, &object_scratch, keys);
+        if (found > 0) {  /* the three slots are fetched from memory at once, not one after another */
+            uint64_t hashes[3];
+            for (int k = 0; k < 3; k++) {
+                hashes[k] = hash_bytes(keys[k].start, keys[k].length);
+                PREFETCH(&self->slots[hashes[k] & (uint64_t)self->slot_mask]);
+            }
+            for (int k = 0; k < 3 && found > 0; k++)
+                if ((rows[k] = intern_hashed(self, keys[k].start, keys[k].length, hashes[k])) < 0) found = -1;
+        }
+        if (found == 0) {
+            rows[0] = rows[1] = rows[2] = -1;
+            if (reserve((void **)&others->values, &others->size, others->count + 3, sizeof(int64_t)) < 0) {
+                found = -1;
+            } else {
+                int64_t *other = others->values + others->count;
+                others->count += 3;
+                other[0] = line;
+                other[1] = p - text;
+                other[2] = line_end - text;
+            }
+        }
+        status = found < 0 ? -1 : 0;
+        p = line_end + 1;
+    }
+    PyMem_RawFree(subject_scratch.data);
+    PyMem_RawFree(object_scratch.data);
+    return status;
+}
+
+static PyObject *vocabulary_parse_lines(Vocabulary *self, PyObject *args) {
+    Py_buffer data, prefix_buffer;
+    int quads;
+    if (!PyArg_ParseTuple(args, "y*y*p", &data, &prefix_buffer, &quads)) return NULL;
+    const unsigned char *text = data.buf, *end = text + data.len;
+    Py_ssize_t lines = 0;
+    for (const unsigned char *q = text; q < end; lines++) {
+        const unsigned char *newline = memchr(q, '\n', (size_t)(end - q));
+        q = newline ? newline + 1 : end;
+    }
+    Span prefix = {prefix_buffer.buf, prefix_buffer.len};
+    Int64s others = {NULL, 0, 0};
+    PyObject *rows_out = NULL, *others_out = NULL, *result = NULL;
+    int64_t *rows = new_int64s(&rows_out, lines * 3);
+    int status = -1;
+    if (rows) {
+        Py_BEGIN_ALLOW_THREADS  /* each thread parses into its own Vocabulary: big files are read in parts */
+        status = parse_all(self, text, end, quads, prefix, rows, &others);
+        Py_END_ALLOW_THREADS
+        if (status < 0) PyErr_NoMemory();
+    }
+    if (status == 0) {
+        others_out = PyByteArray_FromStringAndSize((const char *)others.values,
+                                                   others.count * (Py_ssize_t)sizeof(int64_t));
+        if (others_out) result = PyTuple_Pack(2, rows_out, others_out);
+    }
+    Py_XDECREF(rows_out);
+    Py_XDECREF(others_out);
+    PyMem_RawFree(others.values);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&prefix_buffer);
+    return result;
+}
+
+static PyObject *vocabulary_terms(Vocabulary *self, PyObject *Py_UNUSED(ignored)) {
+    return Py_BuildValue("(y#y#)", (const char *)self->offsets, (self->count + 1) * (Py_ssize_t)sizeof(int64_t),
+                         self->text, self->text_used);
+}
+
+static Py_ssize_t vocabulary_length(Vocabulary *self) { return self->count; }
+
+static int vocabulary_init(Vocabulary *self, PyObject *args, PyObject *Py_UNUSED(kwargs)) {
+    if (!PyArg_ParseTuple(args, ":Vocabulary")) return -1;
+    if (self->slots) return 0;  /* __init__ called again: keep the keys */
+    self->slots = PyMem_RawMalloc(1024 * sizeof(Slot));
+    self->offsets = PyMem_RawMalloc(sizeof(int64_t));
+    self->text = PyMem_RawMalloc(1);
+    if (!self->slots || !self->offsets || !self->text) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(self->slots, 0xFF, 1024 * sizeof(Slot));
+    self->slot_mask = 1023;
+    self->offsets[0] = 0;
+    self->offsets_size = self->text_size = 1;
+    return 0;
+}
+
+static void vocabulary_dealloc(Vocabulary *self) {
+    PyMem_RawFree(self->text);
+    PyMem_RawFree(self->offsets);
+    PyMem_RawFree(self->slots);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef vocabulary_methods[] = {
+    {"intern", (PyCFunction)vocabulary_intern, METH_VARARGS, "ids of the keys data[offsets[k]:offsets[k + 1]]"},
+    {"parse_lines", (PyCFunction)vocabulary_parse_lines, METH_VARARGS, "(rows, others) of N-Triples/N-Quads bytes"},
+    {"terms", (PyCFunction)vocabulary_terms, METH_NOARGS, "(offsets, data) of every key"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods vocabulary_sequence = {.sq_length = (lenfunc)vocabulary_length};
+
+static PyTypeObject VocabularyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "kgrec.ingest._vocabulary.Vocabulary",
+    .tp_doc = "Term keys numbered in order of first appearance",
+    .tp_basicsize = sizeof(Vocabulary),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)vocabulary_init,
+    .tp_dealloc = (destructor)vocabulary_dealloc,
+    .tp_methods = vocabulary_methods,
+    .tp_as_sequence = &vocabulary_sequence,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_vocabulary", .m_doc = "Term interning and N-Triples parsing", .m_size = -1,
+};
+
+PyMODINIT_FUNC PyInit__vocabulary(void) {
+    fill_classes();
+    if (PyType_Ready(&VocabularyType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&VocabularyType);
+    if (PyModule_AddObject(m, "Vocabulary", (PyObject *)&VocabularyType) < 0) {
+        Py_DECREF(&VocabularyType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
