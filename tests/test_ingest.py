@@ -148,6 +148,25 @@ def test_on_error_skip_counts_and_lists_the_skipped_lines(tmp_path, capsys):
     assert len(kg) == 5 and summary.skipped_lines == 2
 
 
+def test_without_the_c_extension_the_cli_warns_and_writes_the_same_graph(tmp_path):
+    """An install without a C compiler has no kgrec.ingest._vocabulary: the Python twin must stand in."""
+    path = tmp_path / "odd.nt"
+    path.write_text(ODD_NTRIPLES + "".join(f"<{EX}n{k}> <{EX}p> <{EX}n{k + 1}> .\n" for k in range(50)),
+                    encoding="utf-8", newline="")
+    outputs = []
+    for blocked in (False, True):
+        out = tmp_path / f"cache-{blocked}"
+        script = ("import sys\n" + ("sys.modules['kgrec.ingest._vocabulary'] = None\n" if blocked else "")
+                  + "from kgrec.cli.ingest import main\nsys.exit(main())")
+        done = subprocess.run([sys.executable, "-c", script, str(path), "--out", str(out)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert ("was not compiled" in done.stderr) == blocked
+        kg, *_ = cache.load(out, _key_of(out))
+        outputs.append(_comparable(kg))
+    assert outputs[0] == outputs[1] and len(outputs[0][2]) > 50
+
+
 def _key_of(directory):
     import json
 

@@ -12,7 +12,7 @@ from kgrec.errors import DataError
 from kgrec.ingest import fast
 from kgrec.ingest.fast import read_rows
 from kgrec.ingest.terms import term_array
-from kgrec.ingest.vocabulary import PythonVocabulary
+from kgrec.ingest.vocabulary import PythonVocabulary, python_first_occurrences
 
 native = pytest.importorskip("kgrec.ingest._vocabulary", reason="the C extension was not compiled")
 SHARED_KG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k" / "bundle" / "kg.nt"
@@ -94,3 +94,21 @@ def test_a_real_kg_reads_alike_in_one_part_or_two(monkeypatch):
     assert _keys(SHARED_KG, native.Vocabulary()) == whole
     assert whole == _keys(SHARED_KG, PythonVocabulary())
     assert len(whole[0]) == SHARED_KG.read_bytes().count(b"\n")
+
+
+def test_find_looks_keys_up_without_adding_them():
+    keys = [b"a", b"zz", b""]
+    offsets = np.cumsum([0] + [len(key) for key in keys]).astype(np.int64).tobytes()
+    for vocabulary in native.Vocabulary(), PythonVocabulary():
+        vocabulary.intern(np.array([0, 1], dtype=np.int64).tobytes(), b"a")
+        assert np.frombuffer(vocabulary.find(offsets, b"azz"), dtype=np.int64).tolist() == [0, -1, -1]
+        assert len(vocabulary) == 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(*[st.integers(0, 3)] * 3), max_size=40), st.integers(0, 2 ** 40))
+def test_first_occurrences_marks_the_first_of_every_distinct_row(rows, scale):
+    rows = np.array(rows, dtype=np.int64).reshape(-1, 3) * scale  # big ids too: hashing, not a dense table
+    expected = [row not in rows[:k].tolist() for k, row in enumerate(rows.tolist())]
+    assert np.frombuffer(native.first_occurrences(rows), dtype=np.uint8).astype(bool).tolist() == expected
+    assert python_first_occurrences(rows).astype(bool).tolist() == expected

@@ -19,6 +19,7 @@ import pyarrow.feather as feather
 
 from kgrec.data.dataset import KnowledgeGraph
 from kgrec.ingest.graph import Attributes, Ingested
+from kgrec.ingest.terms import arrow_ids
 from kgrec.ingest.summary import IngestSummary
 
 FORMAT_VERSION = 2
@@ -40,7 +41,8 @@ def save(directory: str | Path, ingested: Ingested, key: dict) -> None:
         np.save(directory / f"{name}.npy", array)
     table = pa.table({"entity": pa.array(kg.entities, pa.large_string()), "label": pa.array(kg.labels, pa.large_string())})
     feather.write_feather(table, directory / "entities.arrow", compression="uncompressed")
-    table = pa.table({"entity": attributes.entity, "predicate": attributes.predicate, "value": attributes.value})
+    table = pa.table({"entity": arrow_ids(attributes.entity), "predicate": attributes.predicate,
+                      "value": attributes.value})
     feather.write_feather(table, directory / "attributes.arrow", compression="uncompressed")
     manifest = {"key": key, "relations": kg.relations, "summary": summary.to_dict()}
     # The manifest is written last and renamed into place: a cache interrupted mid-write is never reused.

@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 from kgrec.data.dataset import KnowledgeGraph
 from kgrec.errors import KgrecError
 from kgrec.ingest.summary import IngestSummary
-from kgrec.ingest.terms import CodedTriples
+from kgrec.ingest.terms import CodedTriples, arrow_ids, key_ids
+from kgrec.ingest.vocabulary import first_occurrences
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +82,22 @@ def build_graph(coded: CodedTriples, item_entities: Sequence[str | None], mappin
     terms = coded.terms
     with ThreadPoolExecutor(1) as pool:  # sorting the vocabulary, the slowest step, runs beside the rest
         term_order = pool.submit(_sorted_indices, terms)
-        return _build(terms, coded.rows, term_order, item_entities, mapping)
+        return _build(coded, term_order, item_entities, mapping)
 
 
-def _build(terms: pa.Array, rows: np.ndarray, term_order: Future, item_entities: Sequence[str | None],
-           mapping: KgMapping) -> Ingested:
+def _build(coded: CodedTriples, term_order: Future, item_entities: Sequence[str | None], mapping: KgMapping) -> Ingested:
+    terms, rows = coded.terms, coded.rows
     read = len(rows)
     rows = _first_occurrences(rows)
     summary = IngestSummary(triples_read=read, duplicates=read - len(rows),
                             items=len(item_entities), hops=mapping.hops or None)
     literal = flags(pc.starts_with(terms, '"'))[rows[:, 2]]
-    label_rank = _ids(terms, mapping.label_predicates)
+    label_rank = _ids(coded, mapping.label_predicates)
     is_label = literal & np.isin(rows[:, 1], label_rank[label_rank >= 0])
-    same_as = ~literal & (rows[:, 1] == _ids(terms, [OWL_SAME_AS])[0])
-    allowed = ~np.isin(rows[:, 1], _ids(terms, mapping.drop_relations))
+    same_as = ~literal & (rows[:, 1] == _ids(coded, [OWL_SAME_AS])[0])
+    allowed = ~np.isin(rows[:, 1], _ids(coded, mapping.drop_relations))
     if mapping.keep_relations is not None:
-        allowed &= np.isin(rows[:, 1], _ids(terms, mapping.keep_relations))
+        allowed &= np.isin(rows[:, 1], _ids(coded, mapping.keep_relations))
     edge = ~literal & ~same_as
     summary.label_triples, summary.same_as_triples = int(is_label.sum()), int(same_as.sum())
     other_literal = literal & ~is_label
@@ -108,13 +109,13 @@ def _build(terms: pa.Array, rows: np.ndarray, term_order: Future, item_entities:
     order = _entity_order(sorted_terms, edges, blank)
     rank = np.full(len(terms) + 1, len(terms), dtype=np.int64)  # the extra slot ranks id -1 (no term) last
     rank[order] = np.arange(len(order))
-    links, through_same_as = _links(terms, item_entities, rank, rows[same_as])
+    links, through_same_as = _links(coded, item_entities, rank, rows[same_as])
     if mapping.hops:
         near = _near(edges, links[links >= 0], mapping.hops, len(terms))
         summary.out_of_neighbourhood = int((~near).sum())
         edges = edges[near]
     in_graph = np.zeros(len(terms), dtype=bool)
-    in_graph[edges[:, [0, 2]].ravel()] = True
+    in_graph[edges[:, 0]] = in_graph[edges[:, 2]] = True
     order = order[in_graph[order]]
     entity = np.full(len(terms) + 1, -1, dtype=np.int64)  # entity[-1] = -1: an unlinked item stays unlinked
     entity[order] = np.arange(len(order))
@@ -126,8 +127,8 @@ def _build(terms: pa.Array, rows: np.ndarray, term_order: Future, item_entities:
     triples = _sorted_rows(triples)
 
     categories = np.zeros(len(order), dtype=bool)
-    categories[entity[edges[np.isin(edges[:, 1], _ids(terms, mapping.category_predicates)), 2]]] = True
-    concept_type = (edges[:, 1] == _ids(terms, [RDF_TYPE])[0]) & (edges[:, 2] == _ids(terms, [SKOS + "Concept"])[0])
+    categories[entity[edges[np.isin(edges[:, 1], _ids(coded, mapping.category_predicates)), 2]]] = True
+    concept_type = (edges[:, 1] == _ids(coded, [RDF_TYPE])[0]) & (edges[:, 2] == _ids(coded, [SKOS + "Concept"])[0])
     categories[entity[edges[concept_type, 0]]] = True
 
     labels = _labels(terms, rows[is_label], entity, label_rank, mapping.language, len(order))
@@ -135,19 +136,19 @@ def _build(terms: pa.Array, rows: np.ndarray, term_order: Future, item_entities:
     if mapping.literals == "keep":
         facts = rows[other_literal]
         facts = facts[entity[facts[:, 0]] >= 0]  # a literal about a node outside the kept graph has no entity
-        attributes = Attributes(entity[facts[:, 0]], terms.take(pa.array(facts[:, 1])),
-                                terms.take(pa.array(facts[:, 2])))
+        attributes = Attributes(entity[facts[:, 0]], terms.take(arrow_ids(facts[:, 1])),
+                                terms.take(arrow_ids(facts[:, 2])))
     summary.literals_kept = len(attributes)
     summary.literals_dropped = int(other_literal.sum()) - len(attributes)
     item_entity = entity[links]
-    names = terms.take(pa.array(order)).to_pylist()
+    names = terms.take(arrow_ids(order)).to_pylist()
     first_blank = int(np.searchsorted(blank[order], True))
     names[first_blank:] = [f"_:b{number}" for number in range(len(names) - first_blank)]
     summary.edges, summary.entities, summary.relations = len(triples), len(order), len(relation_terms)
     summary.categories, summary.labelled_entities = int(categories.sum()), len(labels) - labels.count(None)
     summary.items_linked = int((item_entity >= 0).sum())
     summary.items_linked_through_same_as = int(((item_entity >= 0) & through_same_as).sum())
-    kg = KnowledgeGraph(entities=names, relations=terms.take(pa.array(relation_terms)).to_pylist(), triples=triples,
+    kg = KnowledgeGraph(entities=names, relations=terms.take(arrow_ids(relation_terms)).to_pylist(), triples=triples,
                         labels=labels, item_entity=item_entity, categories=categories)
     return Ingested(kg, summary, attributes)
 
@@ -156,15 +157,9 @@ def flags(mask: pa.Array) -> np.ndarray:
     return mask.to_numpy(zero_copy_only=False).astype(bool)
 
 
-def _ids(terms: pa.Array, keys: Sequence[str]) -> np.ndarray:
-    """Term ids of `keys` in their order, -1 for a key the files never mention.
-
-    Scans the vocabulary against the few keys: hashing the whole vocabulary (pc.index_in) costs more.
-    """
-    keys = list(keys)
-    present = np.flatnonzero(flags(pc.is_in(terms, value_set=pa.array(keys, pa.large_string()))))
-    found = dict(zip(terms.take(pa.array(present)).to_pylist(), present.tolist()))
-    return np.array([found.get(key, -1) for key in keys], dtype=np.int64)
+def _ids(coded: CodedTriples, keys: Sequence[str]) -> np.ndarray:
+    """Term ids of `keys` in their order, -1 for a key the files never mention."""
+    return key_ids(coded.vocabulary, pa.array(list(keys), pa.large_string()), add=False)
 
 
 def _sorted_indices(strings: pa.Array) -> np.ndarray:
@@ -173,20 +168,9 @@ def _sorted_indices(strings: pa.Array) -> np.ndarray:
 
 
 def _first_occurrences(rows: np.ndarray) -> np.ndarray:
-    """Duplicates removed, the first of each kept in file order (blank-node names depend on that order).
-
-    An unstable sort groups equal rows (numpy's vectorised sort: several times faster than a stable
-    sort or a hash); the smallest position in each group is that row's first occurrence.
-    """
-    if not len(rows):
-        return rows
-    keys = _row_keys(rows)
-    order = np.argsort(keys)
-    sorted_keys = keys[order]
-    groups = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    first = np.zeros(len(rows), dtype=bool)
-    first[np.minimum.reduceat(order, groups)] = True
-    return rows[first]
+    """Duplicates removed, the first of each kept in file order (blank-node names depend on that order)."""
+    first = np.frombuffer(first_occurrences(np.ascontiguousarray(rows, dtype=np.int64)), dtype=np.uint8)
+    return rows if first.all() else rows[first.astype(bool)]
 
 
 def _sorted_rows(rows: np.ndarray) -> np.ndarray:
@@ -194,16 +178,8 @@ def _sorted_rows(rows: np.ndarray) -> np.ndarray:
     span = int(rows.max(initial=0)) + 1
     if span ** 3 >= 2 ** 63:
         return rows[np.lexsort(rows.T[::-1])]
-    keys = np.sort(_row_keys(rows))
+    keys = np.sort((rows[:, 0] * span + rows[:, 1]) * span + rows[:, 2])
     return np.stack([keys // (span * span), keys // span % span, keys % span], axis=1)
-
-
-def _row_keys(rows: np.ndarray) -> np.ndarray:
-    """One int64 per row that orders as the rows do: sorting it is several times faster than a lexsort."""
-    span = int(rows.max(initial=0)) + 1
-    if span ** 3 < 2 ** 63:
-        return (rows[:, 0] * span + rows[:, 1]) * span + rows[:, 2]
-    return np.unique(rows, axis=0, return_inverse=True)[1].ravel()  # rank of each row among the distinct rows
 
 
 def _in_order(sorted_terms: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -215,20 +191,20 @@ def _in_order(sorted_terms: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 def _entity_order(sorted_terms: np.ndarray, edges: np.ndarray, blank: np.ndarray) -> np.ndarray:
     """Node term ids: IRIs sorted, then blank nodes in order of first appearance (their labels are arbitrary)."""
-    nodes = edges[:, [0, 2]].ravel()
+    nodes = edges[:, ::2].ravel()  # subject, object, subject, ...: blank nodes numbered by first appearance
     iris = _in_order(sorted_terms, nodes)
     iris = iris[~blank[iris]]
     blanks, first = np.unique(nodes[blank[nodes]], return_index=True)
     return np.concatenate([iris, blanks[np.argsort(first)]]).astype(np.int64)
 
 
-def _links(terms: pa.Array, item_entities: Sequence[str | None], rank: np.ndarray,
+def _links(coded: CodedTriples, item_entities: Sequence[str | None], rank: np.ndarray,
            same_as: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each item's node: its own IRI if it has edges, else its first (in entity order) owl:sameAs partner."""
-    iris = _ids(terms, [iri or "" for iri in item_entities])  # "" is never a term: None stays unlinked
-    unranked = len(terms)
+    iris = _ids(coded, [iri or "" for iri in item_entities])  # "" is never a term: None stays unlinked
+    unranked = len(coded.terms)
     pairs = np.concatenate([same_as[:, [0, 2]], same_as[:, [2, 0]]])
-    best = np.full(len(terms) + 1, unranked, dtype=np.int64)
+    best = np.full(len(coded.terms) + 1, unranked, dtype=np.int64)
     np.minimum.at(best, pairs[:, 0], rank[pairs[:, 1]])
     by_rank = np.full(unranked + 1, -1, dtype=np.int64)
     by_rank[rank[rank < unranked]] = np.flatnonzero(rank < unranked)
@@ -258,7 +234,7 @@ def _labels(terms: pa.Array, label_rows: np.ndarray, entity: np.ndarray, label_r
             num_entities: int) -> list[str | None]:
     """Prefer `language` (or a regional variant of it), then untagged literals, then any; then predicate order."""
     label_rows = label_rows[entity[label_rows[:, 0]] >= 0]
-    parts = pc.extract_regex(terms.take(pa.array(label_rows[:, 2])),
+    parts = pc.extract_regex(terms.take(arrow_ids(label_rows[:, 2])),
                              r'^"(?P<value>(?s:.*))"(?:@(?P<language>[^"]*)|\^\^<[^"]*>)?$')
     values, tags = parts.field("value"), pc.fill_null(parts.field("language"), "")
     wanted = language.lower()
@@ -273,6 +249,6 @@ def _labels(terms: pa.Array, label_rows: np.ndarray, entity: np.ndarray, label_r
     best = np.lexsort([value_rank, predicate_rank, language_rank, owner])
     first = best[np.r_[True, owner[best][1:] != owner[best][:-1]]] if len(best) else best
     labels: list[str | None] = [None] * num_entities
-    for position, value in zip(owner[first].tolist(), values.take(pa.array(first)).to_pylist()):
+    for position, value in zip(owner[first].tolist(), values.take(arrow_ids(first)).to_pylist()):
         labels[position] = value
     return labels

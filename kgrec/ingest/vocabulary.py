@@ -1,8 +1,9 @@
-"""`Vocabulary`: term keys numbered in order of first appearance, in C where it was compiled.
+"""`Vocabulary` (term keys numbered in order of first appearance) and `first_occurrences`, in C where compiled.
 
-kgrec/ingest/_vocabulary.c is the fast one (interning, and the N-Triples lines of the canonical form).
-`PythonVocabulary` has the same methods and leaves every line to the full grammar of kgrec.ingest.fast:
-slower, never different, and the reference the C type is tested against.
+kgrec/ingest/_vocabulary.c is the fast one (interning, the N-Triples lines of the canonical form,
+duplicate rows). `PythonVocabulary` has the same methods and leaves every line to the full grammar of
+kgrec.ingest.fast, and `python_first_occurrences` sorts: slower, never different, and the reference
+the C code is tested against.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ class PythonVocabulary:
         ids = [self._ids.setdefault(data[start:stop], len(self._ids)) for start, stop in zip(bounds, bounds[1:])]
         return bytearray(np.array(ids, dtype=np.int64).tobytes())
 
+    def find(self, offsets, data) -> bytearray:
+        bounds = np.frombuffer(offsets, dtype=np.int64).tolist()
+        data = bytes(data)
+        ids = [self._ids.get(data[start:stop], -1) for start, stop in zip(bounds, bounds[1:])]
+        return bytearray(np.array(ids, dtype=np.int64).tobytes())
+
     def parse_lines(self, data, blank_prefix: bytes, quads: bool) -> tuple[bytearray, bytearray]:
         text = np.frombuffer(data, dtype=np.uint8)
         ends = np.flatnonzero(text == ord("\n"))
@@ -40,9 +47,22 @@ class PythonVocabulary:
         return offsets.tobytes(), b"".join(keys)
 
 
+def python_first_occurrences(rows) -> np.ndarray:
+    """1 where a row of three int64 is the first of its value: an unstable sort groups equal rows, and the
+    smallest position in each group is the first occurrence (numpy's vectorised sort beats a stable one)."""
+    rows = np.frombuffer(rows, dtype=np.int64).reshape(-1, 3)
+    first = np.zeros(len(rows), dtype=np.uint8)
+    if len(rows):
+        keys = np.unique(rows, axis=0, return_inverse=True)[1].ravel()
+        order = np.argsort(keys)
+        sorted_keys = keys[order]
+        first[np.minimum.reduceat(order, np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]))] = 1
+    return first
+
+
 try:
-    from kgrec.ingest._vocabulary import Vocabulary
+    from kgrec.ingest._vocabulary import Vocabulary, first_occurrences
 except ImportError:  # installed without a C compiler
     logging.getLogger(__name__).warning("kgrec.ingest._vocabulary was not compiled at install: RDF ingestion runs "
                                         "in Python, several times slower (reinstall kgrec with a C compiler)")
-    Vocabulary = PythonVocabulary
+    Vocabulary, first_occurrences = PythonVocabulary, python_first_occurrences
