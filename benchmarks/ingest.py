@@ -53,7 +53,7 @@ def timed(command: list[str]) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=11)
-    parser.add_argument("--runs", type=int, default=3, help="kgrec-ingest runs (the best is reported)")
+    parser.add_argument("--runs", type=int, default=5, help="kgrec-ingest runs (the best is reported)")
     args = parser.parse_args()
     if not SOURCE.exists():
         sys.exit(f"{SOURCE} is absent")

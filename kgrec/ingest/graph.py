@@ -7,7 +7,7 @@ rdflib's loader (kgrec.data.rdf) and the fast readers share this one builder, so
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
@@ -79,14 +79,14 @@ def build_graph(coded: CodedTriples, item_entities: Sequence[str | None], mappin
     """Literals become labels (or attributes, or are dropped), owl:sameAs links items, every other triple is an edge."""
     if mapping.literals not in LITERAL_CHOICES:
         raise KgrecError(f"literals must be one of {LITERAL_CHOICES}, got {mapping.literals!r}")
-    terms = coded.terms
-    with ThreadPoolExecutor(1) as pool:  # sorting the vocabulary, the slowest step, runs beside the rest
-        term_order = pool.submit(_sorted_indices, terms)
-        return _build(coded, term_order, item_entities, mapping)
+    with ThreadPoolExecutor(1) as pool:  # the sorts (numpy and Arrow release the GIL) run beside the rest
+        return _build(coded, pool, item_entities, mapping)
 
 
-def _build(coded: CodedTriples, term_order: Future, item_entities: Sequence[str | None], mapping: KgMapping) -> Ingested:
+def _build(coded: CodedTriples, pool: ThreadPoolExecutor, item_entities: Sequence[str | None],
+           mapping: KgMapping) -> Ingested:
     terms, rows = coded.terms, coded.rows
+    term_order = pool.submit(_sorted_indices, terms)
     read = len(rows)
     rows = _first_occurrences(rows)
     summary = IngestSummary(triples_read=read, duplicates=read - len(rows),
@@ -123,8 +123,8 @@ def _build(coded: CodedTriples, term_order: Future, item_entities: Sequence[str 
     relation_terms = _in_order(sorted_terms, edges[:, 1])
     relation = np.full(len(terms), -1, dtype=np.int64)
     relation[relation_terms] = np.arange(len(relation_terms))
-    triples = np.stack([entity[edges[:, 0]], relation[edges[:, 1]], entity[edges[:, 2]]], axis=1).reshape(-1, 3)
-    triples = _sorted_rows(triples)
+    triples = pool.submit(_sorted_rows, np.stack([entity[edges[:, 0]], relation[edges[:, 1]], entity[edges[:, 2]]],
+                                                 axis=1).reshape(-1, 3))
 
     categories = np.zeros(len(order), dtype=bool)
     categories[entity[edges[np.isin(edges[:, 1], _ids(coded, mapping.category_predicates)), 2]]] = True
@@ -144,6 +144,7 @@ def _build(coded: CodedTriples, term_order: Future, item_entities: Sequence[str 
     names = terms.take(arrow_ids(order)).to_pylist()
     first_blank = int(np.searchsorted(blank[order], True))
     names[first_blank:] = [f"_:b{number}" for number in range(len(names) - first_blank)]
+    triples = triples.result()
     summary.edges, summary.entities, summary.relations = len(triples), len(order), len(relation_terms)
     summary.categories, summary.labelled_entities = int(categories.sum()), len(labels) - labels.count(None)
     summary.items_linked = int((item_entity >= 0).sum())
