@@ -87,20 +87,19 @@ def _build(coded: CodedTriples, pool: ThreadPoolExecutor, item_entities: Sequenc
            mapping: KgMapping) -> Ingested:
     terms, rows = coded.terms, coded.rows
     term_order = pool.submit(_sorted_indices, terms)
-    read = len(rows)
-    rows = _first_occurrences(rows)
-    summary = IngestSummary(triples_read=read, duplicates=read - len(rows),
+    first = _first_occurrences(rows)  # a mask, not a copy of the rows: every selection below is made with it
+    summary = IngestSummary(triples_read=len(rows), duplicates=len(rows) - int(first.sum()),
                             items=len(item_entities), hops=mapping.hops or None)
     literal = flags(pc.starts_with(terms, '"'))[rows[:, 2]]
     label_rank = _ids(coded, mapping.label_predicates)
-    is_label = literal & np.isin(rows[:, 1], label_rank[label_rank >= 0])
-    same_as = ~literal & (rows[:, 1] == _ids(coded, [OWL_SAME_AS])[0])
+    is_label = first & literal & np.isin(rows[:, 1], label_rank[label_rank >= 0])
+    same_as = first & ~literal & (rows[:, 1] == _ids(coded, [OWL_SAME_AS])[0])
     allowed = ~np.isin(rows[:, 1], _ids(coded, mapping.drop_relations))
     if mapping.keep_relations is not None:
         allowed &= np.isin(rows[:, 1], _ids(coded, mapping.keep_relations))
-    edge = ~literal & ~same_as
+    edge = first & ~literal & ~same_as
     summary.label_triples, summary.same_as_triples = int(is_label.sum()), int(same_as.sum())
-    other_literal = literal & ~is_label
+    other_literal = first & literal & ~is_label
     summary.relation_filtered = int((edge & ~allowed).sum())
     edges = rows[edge & allowed]
 
@@ -169,9 +168,9 @@ def _sorted_indices(strings: pa.Array) -> np.ndarray:
 
 
 def _first_occurrences(rows: np.ndarray) -> np.ndarray:
-    """Duplicates removed, the first of each kept in file order (blank-node names depend on that order)."""
-    first = np.frombuffer(first_occurrences(np.ascontiguousarray(rows, dtype=np.int64)), dtype=np.uint8)
-    return rows if first.all() else rows[first.astype(bool)]
+    """True at the first of each distinct row: duplicates are dropped, the first kept in file order (blank-node
+    names depend on that order)."""
+    return np.frombuffer(first_occurrences(np.ascontiguousarray(rows, dtype=np.int64)), dtype=bool)
 
 
 def _sorted_rows(rows: np.ndarray) -> np.ndarray:
