@@ -129,12 +129,16 @@ static int64_t intern_hashed(Vocabulary *self, const char *key, Py_ssize_t lengt
 
 /* ------------------------------------------------------------------ the canonical line */
 
-enum { IRI_CHAR = 1, BLANK_START = 2, BLANK_CHAR = 4, TAG_START = 8, TAG_CHAR = 16 };
+/* NOT_IRI, NOT_LITERAL and NON_ASCII are or-ed over a whole IRI or literal: a loop without branches. */
+enum { NOT_IRI = 1, BLANK_START = 2, BLANK_CHAR = 4, TAG_START = 8, TAG_CHAR = 16, NOT_LITERAL = 32, NON_ASCII = 64 };
 static unsigned char classes[256];
 
 static void fill_classes(void) {
-    for (int c = 0x21; c < 0x80; c++)
-        if (!strchr("<>\"{}|^`\\", c)) classes[c] |= IRI_CHAR;
+    for (int c = 0; c < 0x80; c++)
+        if (c <= 0x20 || strchr("<>\"{}|^`\\", c)) classes[c] |= NOT_IRI;
+    for (int c = 0x80; c < 0x100; c++) classes[c] |= NON_ASCII;
+    classes['\\'] |= NOT_LITERAL;
+    classes['\r'] |= NOT_LITERAL;
     for (int c = 0; c < 0x80; c++) {
         int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'), digit = c >= '0' && c <= '9';
         if (alpha || digit || c == '_') classes[c] |= BLANK_START | BLANK_CHAR;
@@ -158,19 +162,35 @@ static inline int utf8_length(const unsigned char *p, const unsigned char *end) 
     return n;
 }
 
+/* Whether [p, end) is valid UTF-8. */
+static int valid_utf8(const unsigned char *p, const unsigned char *end) {
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+        } else {
+            int n = utf8_length(p, end);
+            if (!n) return 0;
+            p += n;
+        }
+    }
+    return 1;
+}
+
+/* The classes of every byte in [p, end), or-ed. */
+static inline unsigned char span_classes(const unsigned char *p, const unsigned char *end) {
+    unsigned char seen = 0;
+    for (; p < end; p++) seen |= classes[*p];
+    return seen;
+}
+
 /* <IRI> at p: the position after '>', or NULL. */
 static const unsigned char *scan_iri(const unsigned char *p, const unsigned char *end) {
     if (p >= end || *p != '<') return NULL;
-    for (p++; p < end; p++) {
-        if (*p >= 0x80) {
-            int n = utf8_length(p, end);
-            if (!n) return NULL;
-            p += n - 1;
-        } else if (!(classes[*p] & IRI_CHAR)) {
-            break;
-        }
-    }
-    return p < end && *p == '>' ? p + 1 : NULL;
+    const unsigned char *close = memchr(p + 1, '>', (size_t)(end - p - 1));
+    if (!close) return NULL;
+    unsigned char seen = span_classes(p + 1, close);
+    if ((seen & NOT_IRI) || ((seen & NON_ASCII) && !valid_utf8(p + 1, close))) return NULL;
+    return close + 1;
 }
 
 /* _:label (ASCII) at p: the position after it, or NULL. */
@@ -187,16 +207,11 @@ static const unsigned char *scan_node(const unsigned char *p, const unsigned cha
 /* "value" with an optional @tag or ^^<datatype>: the position after it, or NULL; *tag_at is the '@' or NULL. */
 static const unsigned char *scan_literal(const unsigned char *p, const unsigned char *end,
                                          const unsigned char **close, const unsigned char **tag_at) {
-    for (p++; p < end; p++) {
-        if (*p >= 0x80) {
-            int n = utf8_length(p, end);
-            if (!n) return NULL;
-            p += n - 1;
-        } else if (*p == '"' || *p == '\\' || *p == '\n' || *p == '\r') {
-            break;
-        }
-    }
-    if (p >= end || *p != '"') return NULL;
+    const unsigned char *quote = memchr(p + 1, '"', (size_t)(end - p - 1));
+    if (!quote) return NULL;
+    unsigned char seen = span_classes(p + 1, quote);
+    if ((seen & NOT_LITERAL) || ((seen & NON_ASCII) && !valid_utf8(p + 1, quote))) return NULL;
+    p = quote;
     *close = p++;
     *tag_at = NULL;
     if (p < end && *p == '@') {
