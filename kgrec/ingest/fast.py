@@ -157,13 +157,12 @@ def _read_view(path: Path, data: memoryview, format: str, problems: Problems, vo
         parts = list(pool.map(parse, vocabularies, bounds[:-1], bounds[1:]))
     rows, others, lines = [], [], 0
     for part, begin, (part_rows, part_others) in zip(vocabularies, bounds, parts):
-        if part is not vocabulary:
-            ids = np.append(key_ids(vocabulary, term_array(part)), -1)  # ids[-1]: a row left to the full grammar
-            part_rows = ids[part_rows]
+        if part is not vocabulary:  # in place; mode="wrap" takes ids[-1] for -1, a row left to the full grammar
+            np.take(np.append(key_ids(vocabulary, term_array(part)), -1), part_rows, out=part_rows, mode="wrap")
         rows.append(part_rows)
         others.append(part_others + [lines, begin, begin])
         lines += len(part_rows)
-    rows, others = np.concatenate(rows), np.concatenate(others)
+    rows, others = np.concatenate(rows) if len(rows) > 1 else rows[0], np.concatenate(others)
     if not len(others):
         return rows
     numbers, keys = _parse_slowly(path, data, others, format, problems, blank_prefix)

@@ -80,4 +80,5 @@ def term_array(vocabulary: Vocabulary) -> pa.LargeStringArray:
 
 
 def coded_triples(vocabulary: Vocabulary, parts: Sequence[np.ndarray]) -> CodedTriples:
-    return CodedTriples(term_array(vocabulary), np.concatenate([*parts, np.zeros((0, 3), dtype=np.int64)]), vocabulary)
+    rows = parts[0] if len(parts) == 1 else np.concatenate([*parts, np.zeros((0, 3), dtype=np.int64)])
+    return CodedTriples(term_array(vocabulary), rows, vocabulary)
