@@ -101,7 +101,8 @@ def build_knowledge_graph(
     keys = [triple_keys(triple) for triple in triples]
     vocabulary = Vocabulary()
     rows = statement_rows(vocabulary, Statements.of_keys(*zip(*keys)) if keys else Statements.of_keys([], [], []))
-    ingested = build_graph(coded_triples(vocabulary, [rows]), item_entities, KgMapping(label_predicates, category_predicates, language))
+    mapping = KgMapping(label_predicates, category_predicates, language)
+    ingested = build_graph(coded_triples(vocabulary, [rows]), item_entities, mapping)
     if problems is not None:
         problems.duplicates += ingested.summary.duplicates
     return ingested.kg

@@ -524,7 +524,7 @@ static void vocabulary_dealloc(Vocabulary *self) {
 
 static PyMethodDef vocabulary_methods[] = {
     {"intern", (PyCFunction)vocabulary_intern, METH_VARARGS, "ids of the keys data[offsets[k]:offsets[k + 1]]"},
-    {"find", (PyCFunction)vocabulary_find, METH_VARARGS, "ids of the keys data[offsets[k]:offsets[k + 1]], -1 if absent"},
+    {"find", (PyCFunction)vocabulary_find, METH_VARARGS, "ids of the keys, -1 for a key not there"},
     {"parse_lines", (PyCFunction)vocabulary_parse_lines, METH_VARARGS, "(rows, others) of N-Triples/N-Quads bytes"},
     {"terms", (PyCFunction)vocabulary_terms, METH_NOARGS, "(offsets, data) of every key"},
     {NULL, NULL, 0, NULL},
