@@ -1,5 +1,8 @@
 """Text encoder, embedding cache and node text features, on the bundled MiniLM and a tiny local decoder."""
 
+import multiprocessing
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -137,6 +140,35 @@ def test_cache_keeps_encoder_identities_apart(minilm, tmp_path):
     np.testing.assert_allclose(cache.embed(counting, [GUITAR]), cls.encode([GUITAR]), atol=1e-5)
     assert counting.encoded == [GUITAR]
     assert cache.store_path(minilm) != cache.store_path(cls)
+
+
+class SlowEncoder:
+    """Deterministic 4-d vectors, after a pause long enough for two runs to load the same store first."""
+
+    identity, dim = "slow-test-encoder", 4
+
+    def encode(self, texts):
+        time.sleep(1.0)
+        return np.array([[len(text), ord(text[0]), ord(text[-1]), 1.0] for text in texts], dtype=np.float32)
+
+
+def _fill(directory, texts):
+    EmbeddingCache(directory).embed(SlowEncoder(), texts)
+
+
+def test_two_runs_filling_one_store_at_once_lose_nothing(tmp_path):
+    pytest.importorskip("fcntl", reason="writers are serialised by a POSIX lock")
+    runs = [multiprocessing.get_context("fork").Process(target=_fill, args=(tmp_path, texts))
+            for texts in ([GUITAR, STOCKS], [GUITAR_TOO, STOCKS])]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=60)
+        assert run.exitcode == 0
+    counting = CountingEncoder(SlowEncoder())
+    vectors = EmbeddingCache(tmp_path).embed(counting, [GUITAR, GUITAR_TOO, STOCKS])
+    assert counting.encoded == []  # both runs' texts are in the store
+    np.testing.assert_array_equal(vectors, SlowEncoder().encode([GUITAR, GUITAR_TOO, STOCKS]))
 
 
 def _garbage(path):

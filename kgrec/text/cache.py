@@ -5,7 +5,7 @@ they were first encoded), `vectors-V.npy` (their vectors) and `store.json` (the 
 use and a checksum over keys and vectors). The vectors are memory-mapped, so a run reads the rows of its own
 texts, not every vector the store ever held. A new version is written beside the old one and `store.json`
 is replaced atomically, so a crash leaves the previous store; a store that fails to load or to verify is
-discarded with a warning and rebuilt.
+discarded with a warning and rebuilt. Writers take a lock and merge what others saved meanwhile.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import os
 import re
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -85,7 +86,7 @@ class EmbeddingCache:
         new_keys, first = new_keys[np.argsort(first)], np.sort(first)  # encoded in the order they came
         if len(new_keys):
             new_vectors = encoder.encode([texts[k] for k in absent[first]])
-            keys, vectors = self._save(path, encoder.identity, keys, vectors, new_keys, new_vectors)
+            keys, vectors = self._save(path, encoder.identity, new_keys, new_vectors)
             rows = _find(keys, wanted)
         log.info("embedding cache %s: %d texts, %d newly encoded", path.parent.name, len(texts), len(new_keys))
         return np.asarray(vectors[rows], dtype=np.float32).reshape(len(texts), encoder.dim)
@@ -117,30 +118,49 @@ class EmbeddingCache:
         return empty
 
     @staticmethod
-    def _save(path: Path, identity: str, keys: np.ndarray, vectors: np.ndarray, new_keys: np.ndarray,
-              new_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Write a new version holding the old rows then the new ones, point `store.json` at it, drop the old
-        version's files; returns the new keys and memory-mapped vectors."""
+    def _save(path: Path, identity: str, new_keys: np.ndarray, new_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Write a new version holding the store's rows then the new ones, point `store.json` at it, drop the old
+        version's files; returns the new keys and memory-mapped vectors.
+
+        The store is read again under a lock, so that rows another run saved since this one loaded it are kept:
+        two runs filling one store at once lose nothing (without the lock the last `store.json` won).
+        """
         directory = path.parent
         directory.mkdir(parents=True, exist_ok=True)
-        all_keys = np.concatenate([keys, new_keys])
-        version = os.urandom(8).hex()
-        np.save(directory / f"keys-{version}.npy", all_keys)
-        written = np.lib.format.open_memmap(directory / f"vectors-{version}.npy", mode="w+", dtype=np.float32,
-                                            shape=(len(all_keys), new_vectors.shape[1]))
-        for start in range(0, len(keys), COPY_ROWS):
-            stop = min(start + COPY_ROWS, len(keys))
-            written[start:stop] = vectors[start:stop]
-        written[len(keys):] = new_vectors
-        written.flush()
-        index = {"identity": identity, "version": version, "checksum": _checksum(all_keys, written)}
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".store-", suffix=".json")
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(index, file)
-        replaced = _version(path)
-        os.replace(temporary, path)
-        # Only the version this one replaced goes: a version another process wrote meanwhile may be in use.
-        for stale in ([f"keys-{replaced}.npy", f"vectors-{replaced}.npy"] if replaced else []):
-            (directory / stale).unlink(missing_ok=True)
+        with _exclusive(directory / "lock"):
+            keys, vectors = EmbeddingCache._load(path, identity, new_vectors.shape[1])
+            fresh = _find(keys, new_keys) < 0  # another run may have saved some of these meanwhile
+            new_keys, new_vectors = new_keys[fresh], new_vectors[fresh]
+            all_keys = np.concatenate([keys, new_keys])
+            version = os.urandom(8).hex()
+            np.save(directory / f"keys-{version}.npy", all_keys)
+            written = np.lib.format.open_memmap(directory / f"vectors-{version}.npy", mode="w+", dtype=np.float32,
+                                                shape=(len(all_keys), new_vectors.shape[1]))
+            for start in range(0, len(keys), COPY_ROWS):
+                stop = min(start + COPY_ROWS, len(keys))
+                written[start:stop] = vectors[start:stop]
+            written[len(keys):] = new_vectors
+            written.flush()
+            index = {"identity": identity, "version": version, "checksum": _checksum(all_keys, written)}
+            handle, temporary = tempfile.mkstemp(dir=directory, prefix=".store-", suffix=".json")
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                json.dump(index, file)
+            replaced = _version(path)
+            os.replace(temporary, path)
+            # The version this one replaced goes; a run still reading it has its vectors mapped already.
+            for stale in ([f"keys-{replaced}.npy", f"vectors-{replaced}.npy"] if replaced else []):
+                (directory / stale).unlink(missing_ok=True)
         return all_keys, np.load(directory / f"vectors-{version}.npy", mmap_mode="r")
 
+
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """One writer at a time per store: an advisory lock where the platform has one (POSIX), else none."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: writers are not serialised, and the last store.json wins
+        yield
+        return
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
