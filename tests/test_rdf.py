@@ -181,6 +181,19 @@ def test_labels_follow_the_language_preference(tmp_path):
     assert labels("en-GB")[EX + "person/bob"] == "Bob"
 
 
+def test_equally_preferred_labels_go_to_the_smallest_value_whatever_the_statement_order(tmp_path):
+    label = "<http://www.w3.org/2000/01/rdf-schema#label>"
+    lines = [f'<{EX}a> {label} "{value}"@{tag} .\n' for value, tag in
+             [("Zeta", "en"), ("Alpha", "en"), ("Mid", "en-us"), ("Aardvark", "fr"), ('Quote \\"q\\"', "en")]]
+    lines += [f"<{EX}a> <{EX}p> <{EX}b> .\n", f'<{EX}b> {label} "B"@de .\n', f'<{EX}b> {label} "A"@it .\n']
+    chosen = set()
+    for seed in range(5):
+        np.random.default_rng(seed).shuffle(lines)
+        kg = load_rdf([_write(tmp_path, f"kg{seed}.nt", "".join(lines))], [])
+        chosen.add(tuple(kg.labels))
+    assert chosen == {("Alpha", "A")}  # en and en-us rank alike; for b, neither is English nor untagged
+
+
 def test_a_regional_language_tag_counts_as_the_language(tmp_path):
     path = _write(tmp_path, "kg.ttl", PREFIXES + f'<{EX}a> ex:p <{EX}b> ; rdfs:label "Colour"@en-GB, "Plain" .\n')
     assert load_rdf([path], []).labels[0] == "Colour"

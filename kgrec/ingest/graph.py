@@ -232,23 +232,60 @@ def _near(edges: np.ndarray, seeds: np.ndarray, hops: int, num_terms: int) -> np
 
 def _labels(terms: pa.Array, label_rows: np.ndarray, entity: np.ndarray, label_rank: np.ndarray, language: str,
             num_entities: int) -> list[str | None]:
-    """Prefer `language` (or a regional variant of it), then untagged literals, then any; then predicate order."""
+    """Prefer `language` (or a regional variant of it), then untagged literals, then any; then predicate order;
+    then the smallest value, so that the choice never depends on the order of the statements.
+
+    Group minima (np.minimum.at) rather than a sort of every label: DBpedia-like KGs hold a label per
+    entity and language, and a 5M-triple KG with 1.3M labels spent 2.5 s here sorting them.
+    """
     label_rows = label_rows[entity[label_rows[:, 0]] >= 0]
-    parts = pc.extract_regex(terms.take(arrow_ids(label_rows[:, 2])),
-                             r'^"(?P<value>(?s:.*))"(?:@(?P<language>[^"]*)|\^\^<[^"]*>)?$')
-    values, tags = parts.field("value"), pc.fill_null(parts.field("language"), "")
+    values, tags = _literal_parts(terms.take(arrow_ids(label_rows[:, 2])))
     wanted = language.lower()
     language_rank = np.where(flags(pc.or_(pc.equal(tags, wanted), pc.starts_with(tags, wanted + "-"))), 0,
                              np.where(flags(pc.equal(tags, "")), 1, 2))
     position = np.zeros(len(terms), dtype=np.int64)
     position[label_rank[label_rank >= 0]] = np.flatnonzero(label_rank >= 0)
-    predicate_rank = position[label_rows[:, 1]]
-    value_rank = np.empty(len(label_rows), dtype=np.int64)
-    value_rank[_sorted_indices(values)] = np.arange(len(label_rows))
+    preference = language_rank * len(label_rank) + position[label_rows[:, 1]]  # smaller is better
     owner = entity[label_rows[:, 0]]
-    best = np.lexsort([value_rank, predicate_rank, language_rank, owner])
-    first = best[np.r_[True, owner[best][1:] != owner[best][:-1]]] if len(best) else best
-    labels: list[str | None] = [None] * num_entities
-    for position, value in zip(owner[first].tolist(), values.take(arrow_ids(first)).to_pylist()):
-        labels[position] = value
-    return labels
+    best = np.flatnonzero(preference == _group_min(preference, owner, num_entities)[owner])
+    tied = np.bincount(owner[best], minlength=num_entities)[owner[best]] > 1
+    if tied.any():  # one owner, language rank and predicate, several values: the smallest value wins
+        value_rank = np.zeros(len(best), dtype=np.int64)
+        value_rank[np.flatnonzero(tied)[_sorted_indices(values.take(arrow_ids(best[tied])))]] = np.arange(tied.sum())
+        best = best[value_rank == _group_min(value_rank, owner[best], num_entities)[owner[best]]]
+    chosen = np.full(num_entities, -1, dtype=np.int64)
+    chosen[owner[best]] = best  # equal values left tied are the same label
+    valid = np.packbits(chosen >= 0, bitorder="little")
+    indices = pa.Array.from_buffers(pa.int64(), num_entities, [pa.py_buffer(valid), pa.py_buffer(chosen)])
+    return values.take(indices).to_pylist()  # None where an entity has no label
+
+
+def _group_min(values: np.ndarray, groups: np.ndarray, num_groups: int) -> np.ndarray:
+    minima = np.full(num_groups, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(minima, groups, values)
+    return minima
+
+
+def _literal_parts(literals: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """The values and language tags ("" for none) of literal keys '"value"', '"value"@tag', '"value"^^<type>'.
+
+    A key's closing quote is its last '"' (tags and datatype IRIs hold none): one search over the positions
+    of every quote finds them all, where a regular expression per key took a third of a second per million.
+    """
+    literals = literals.cast(pa.large_string())
+    if not len(literals):
+        return literals, literals
+    offsets = np.frombuffer(literals.buffers()[1], dtype=np.int64)[literals.offset:literals.offset + len(literals) + 1]
+    data = literals.buffers()[2]
+    text = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(text == ord('"'))
+    close = quotes[np.searchsorted(quotes, offsets[1:]) - 1]
+    tagged = (close + 1 < offsets[1:]) & (text[np.minimum(close + 1, len(text) - 1)] == ord("@"))
+    return _spans(data, offsets[:-1] + 1, close), _spans(data, np.where(tagged, close + 2, offsets[1:]), offsets[1:])
+
+
+def _spans(data: pa.Buffer, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """data[starts[k]:ends[k]] for every k (ranges in order, not overlapping) as one string array."""
+    bounds = np.stack([starts, ends], axis=1).ravel()  # span k, the gap after it, span k + 1, ...
+    spans = pa.LargeStringArray.from_buffers(len(bounds) - 1, pa.py_buffer(bounds), data)
+    return spans.take(arrow_ids(np.arange(0, len(bounds) - 1, 2)))
