@@ -126,7 +126,6 @@ static int64_t intern_hashed(Vocabulary *self, const char *key, Py_ssize_t lengt
     return id;
 }
 
-
 /* ------------------------------------------------------------------ the canonical line */
 
 /* NOT_IRI, NOT_LITERAL and NON_ASCII are or-ed over a whole IRI or literal: a loop without branches. */
