@@ -117,7 +117,7 @@ def train_phase(args: argparse.Namespace) -> dict:
     (build_s, _), model = timed(lambda: KGRec(data, features, neighbour_fanouts=args.fanouts,
                                               neighbour_budget=args.budget, full_softmax_max_items=0,
                                               sampled_negatives=args.negatives, tail_every=0))
-    del features
+    features.clear()  # frees the random features unless the model holds them (pyflakes: no use after del)
     config = TrainerConfig(epochs=1, batch_size=args.batch_size, lr=5e-3, device="cpu")
     epochs = []  # (wall, CPU) of each epoch: short ones are repeated, see the module docstring
     while not epochs or sum(cpu for _, cpu in epochs) < args.min_epoch_seconds and len(epochs) < 25:
