@@ -274,6 +274,15 @@ def test_a_turtle_syntax_error_is_named(tmp_path):
     assert caught.value.line == PREFIXES.count("\n") + 2
 
 
+@pytest.mark.parametrize("statement", [f"<< <{EX}a> ex:p <{EX}b> >> ex:source <{EX}c> .",
+                                       f"<{EX}c> ex:says <<( <{EX}a> ex:p <{EX}b> )>> ."])
+def test_rdf_star_triple_terms_are_refused_by_name(tmp_path, statement):
+    text = PREFIXES + f'<{EX}a> ex:p "a << b" .\n' + statement + "\n"
+    with pytest.raises(DataError, match="RDF-star triple terms are not supported"):
+        load_rdf([_write(tmp_path, "kg.ttl", text)], [])
+    assert load_rdf([_write(tmp_path, "plain.ttl", PREFIXES + f'<{EX}a> ex:p "a << b" .\n')], []).triples.size == 0
+
+
 def test_an_rdf_xml_error_is_named(tmp_path):
     text = RDF_XML.replace("</rdf:Description>\n  <rdf:Description rdf:about", "\n  <rdf:Description rdf:about", 1)
     with pytest.raises(DataError) as caught:
