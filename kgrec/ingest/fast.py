@@ -2,8 +2,8 @@
 
 N-Triples and N-Quads lines of the canonical form (nearly every line of a dump) are parsed and
 interned in C (kgrec.ingest.vocabulary); only the other lines (comments, tabs, escapes, errors) take
-the Python path, with the full W3C grammar. Turtle and TriG go through pyoxigraph's Rust parser;
-RDF/XML, JSON-LD and N3 stay with rdflib.
+the Python path, with the full W3C grammar. Turtle and TriG are parsed and written as N-Triples by
+pyoxigraph (Rust), then read the same way; RDF/XML, JSON-LD and N3 stay with rdflib.
 """
 
 from __future__ import annotations
