@@ -29,7 +29,8 @@ from test_bundle import bundle  # noqa: F401  (a small consistent slice of the m
 # Pieces that parsers trip on: separators, quotes, line ends, a BOM, NUL, RDF punctuation and escapes.
 FRAGMENTS = ["1", "7", "a", "42", "-3", "4.5", "nan", "1e400", "", " ", "\t", ",", '"', "'", "\r", "\n", "\r\n",
              "\ufeff", "é", "\x00", "#", "<http://x.org/a>", "<http://x.org/b>", "<>", "_:b1", '"lit"', "@en",
-             "^^", "\\u00e9", "\\U0010FFFF", "\\", " .", ".", "<", ">", "@prefix", ";", "user_id", "item_id"]
+             "^^", "\\u00e9", "\\U0010FFFF", "\\U00110000", "\\uD800", "\\", " .", ".", "<", ">", "@prefix", ";",
+             "user_id", "item_id"]
 TEXT = st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join)
 CONTENT = st.one_of(
     TEXT.map(str.encode),

@@ -257,6 +257,18 @@ def test_a_malformed_ntriples_line_is_named(tmp_path):
     assert caught.value.line == 3 and caught.value.path == str(path)
 
 
+@pytest.mark.parametrize("escape", ["\\U00110000", "\\U0000D800", "\\uDFFF"])
+def test_an_escape_that_names_no_character_is_a_malformed_line(tmp_path, escape):
+    """Past U+10FFFF or a surrogate: refused by line, not a traceback; an escaped backslash is no escape."""
+    text = (f'<{EX}a> <{EX}name> "fine \\\\uD800" .\n<{EX}a> <{EX}p> <{EX}b> . # \\uD800 in a comment\n'
+            f'<{EX}a> <{EX}name> "bad {escape}" .\n')
+    with pytest.raises(DataError) as caught:
+        load_rdf([_write(tmp_path, "kg.nt", text)], [])
+    assert caught.value.line == 3 and "malformed N-Triples statement" in str(caught.value)
+    problems = Problems("skip")
+    assert len(load_rdf([_write(tmp_path, "kg.nt", text)], [], problems=problems)) == 1 and problems.skipped == 1
+
+
 def test_skipping_drops_and_counts_malformed_lines(tmp_path):
     lines = NTRIPLES.splitlines(keepends=True)
     lines[2] = "this is not a triple\n"

@@ -24,7 +24,8 @@ NODES = [f"<{EX}a>", f"<{EX}caf\u00e9>", "_:b1", "_:x.y-z", f"<{EX}caf\\u00e9>",
          f"<{EX}a b>", "<>", "_:", f"<{EX}a"]
 PREDICATES = [f"<{EX}p>", f"<{EX}q>", "<http://www.w3.org/2000/01/rdf-schema#label>", "_:p"]
 LITERALS = ['"x"', '"x"@en', '"x"@EN-gb', '"x"@en-', f'"x"^^<{XSD}string>', f'"x"^^<{XSD}integer>', '"x y . <z>"',
-            '"tab\there"', '"esc\\"aped"', '"caf\u00e9"', '"x"^^', '"x', '""@fr-CA-1994']
+            '"tab\there"', '"esc\\"aped"', '"caf\u00e9"', '"x"^^', '"x', '""@fr-CA-1994', '"\\U00110000"',
+            '"\\uD800"']
 SEPARATORS = [" ", " ", " ", "  ", "\t"]
 ENDINGS = [" .\n", " .\n", " .\r\n", ".\n", " . # comment\n", " .", " .x\n", " .\r\r\n", "\n", " <g> .\n", " _:g .\n"]
 LINE = st.tuples(st.sampled_from(NODES), st.sampled_from(SEPARATORS), st.sampled_from(PREDICATES),

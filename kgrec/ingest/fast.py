@@ -184,7 +184,7 @@ def _parse_slowly(path: Path, data: memoryview, lines: np.ndarray, format: str, 
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         match = pattern.fullmatch(text)
-        if match is None or "\\" in text and _has_bad_escape(match):
+        if match is None or "\\" in text and any(map(_has_bad_escape, match.groups())):
             problems.bad_row(DataError(path, index + 1, f"malformed {LINE_FORMATS[format]} statement: "
                                                         f"{text.strip()[:80]!r}"))
             continue
@@ -202,9 +202,10 @@ def _parse_slowly(path: Path, data: memoryview, lines: np.ndarray, format: str, 
     return np.array(kept, dtype=np.int64), Statements.of_keys(subjects, predicates, objects)
 
 
-def _has_bad_escape(match: re.Match) -> bool:
-    """A \\u escape that names a surrogate is no character at all."""
-    return any(0xD800 <= int(code, 16) <= 0xDFFF for code in re.findall(r"\\u([0-9A-Fa-f]{4})", match.group(0)))
+def _has_bad_escape(term: str | None) -> bool:
+    """A \\u or \\U escape that names a surrogate or lies past U+10FFFF is no character at all."""
+    codes = [escape.group(1) or escape.group(2) for escape in _ESCAPE.finditer(term or "")]
+    return any(0xD800 <= int(code, 16) <= 0xDFFF or int(code, 16) > 0x10FFFF for code in codes if code)
 
 
 def _unescape(text: str) -> str:
