@@ -21,17 +21,20 @@ XSD = "http://www.w3.org/2001/XMLSchema#"
 
 # Terms and separators that the canonical form takes, and ones that only the full grammar takes or nobody does.
 NODES = [f"<{EX}a>", f"<{EX}caf\u00e9>", "_:b1", "_:x.y-z", f"<{EX}caf\\u00e9>", "_:b.", "_:\u00e9t\u00e9",
-         f"<{EX}a b>", "<>", "_:", f"<{EX}a"]
-PREDICATES = [f"<{EX}p>", f"<{EX}q>", "<http://www.w3.org/2000/01/rdf-schema#label>", "_:p"]
+         f"<{EX}a b>", "<>", "_:", f"<{EX}a", f"<{EX}\\U0001F600>", f"<{EX}\\u00>", f"<{EX}a\\n>"]
+PREDICATES = [f"<{EX}p>", f"<{EX}q>", "<http://www.w3.org/2000/01/rdf-schema#label>", "_:p", f"<{EX}p\\u0071>"]
 LITERALS = ['"x"', '"x"@en', '"x"@EN-gb', '"x"@en-', f'"x"^^<{XSD}string>', f'"x"^^<{XSD}integer>', '"x y . <z>"',
             '"tab\there"', '"esc\\"aped"', '"caf\u00e9"', '"x"^^', '"x', '""@fr-CA-1994', '"\\U00110000"',
-            '"\\uD800"']
+            '"\\uD800"', '"a\\\\"', '"\\u00E9\\t\\n\\r\\f\\b"@EN', '"x\\\\\\"y"', '"bad \\x"', f'"x"^^<{EX}d\\u0061>',
+            '"q\\\'s\\U0001F600"^^<http://www.w3.org/2001/XMLSchema#string>']
 SEPARATORS = [" ", " ", " ", "  ", "\t"]
 ENDINGS = [" .\n", " .\n", " .\r\n", ".\n", " . # comment\n", " .", " .x\n", " .\r\r\n", "\n", " <g> .\n", " _:g .\n"]
 LINE = st.tuples(st.sampled_from(NODES), st.sampled_from(SEPARATORS), st.sampled_from(PREDICATES),
                  st.sampled_from(SEPARATORS), st.sampled_from(NODES + LITERALS), st.sampled_from(ENDINGS)).map("".join)
+SPACED = st.tuples(st.sampled_from(NODES), st.sampled_from(PREDICATES), st.sampled_from(NODES + LITERALS)).map(
+    lambda terms: " ".join(terms) + " .\n")  # every term alone: the separators and endings canonical
 EXTRA_LINES = st.sampled_from(["# a comment\n", "\n", "   \n", "\ufeff", "<a> <b> \xff .\n"])
-FILE = st.lists(st.one_of(LINE, LINE, LINE, EXTRA_LINES), max_size=12).map("".join)
+FILE = st.lists(st.one_of(LINE, SPACED, SPACED, EXTRA_LINES), max_size=12).map("".join)
 
 
 def _keys(path: Path, vocabulary, on_error: str = "raise"):
@@ -66,13 +69,16 @@ def test_canonical_lines_never_reach_python_and_keys_are_normalised():
     lines = (f'<{EX}a> <{EX}p> "x"@EN-Gb .\n'
              f'<{EX}a> <{EX}p> "x"^^<{XSD}string> .\r\n'
              f'_:b1 <{EX}p> <{EX}caf\u00e9> <{EX}graph> .\n'
-             f'<{EX}a> <{EX}p> "x"^^<{XSD}integer> .').encode()
+             f'<{EX}a> <{EX}p> "x"^^<{XSD}integer> .\n'
+             f'<{EX}caf\\u00E9> <{EX}p> "say \\"\\u00e9\\"\\n\\\\"@FR .').encode()
     vocabulary = native.Vocabulary()
     rows, others = vocabulary.parse_lines(lines, b"_:7.", True)
     assert len(others) == 0
     terms = term_array(vocabulary).to_pylist()
     keys = [[terms[k] for k in row] for row in np.frombuffer(rows, dtype=np.int64).reshape(-1, 3).tolist()]
-    assert [key[2] for key in keys] == ['"x"@en-gb', '"x"', EX + "caf\u00e9", f'"x"^^<{XSD}integer>']
+    assert [key[2] for key in keys] == ['"x"@en-gb', '"x"', EX + "caf\u00e9", f'"x"^^<{XSD}integer>',
+                                        '"say "\u00e9"\n\\"@fr']
+    assert keys[4][0] == EX + "caf\u00e9"  # escapes decoded in C too
     assert keys[2][0] == "_:7.b1" and keys[0][0] == EX + "a"
     _, others = native.Vocabulary().parse_lines(lines, b"_:7.", False)  # a graph name is not N-Triples
     assert np.frombuffer(others, dtype=np.int64).reshape(-1, 3)[:, 0].tolist() == [2]

@@ -18,9 +18,9 @@
  *                                      a third of the time of numpy's sort-based grouping)
  *
  * The canonical form is what nearly every line of a dump looks like: `S P O .` or, in N-Quads,
- * `S P O G .`, one space between terms, an optional \r before the newline; IRIs without escapes,
- * blank node labels in ASCII, literals without escapes, with an optional @language or ^^<datatype>;
- * valid UTF-8 throughout.
+ * `S P O G .`, one space between terms, an optional \r before the newline; blank node labels in ASCII;
+ * literals with an optional @language or ^^<datatype>; escapes (\uXXXX, \UXXXXXXXX, and in literals
+ * \t \b \n \r \f \" \' \\) are decoded, except in a datatype IRI; valid UTF-8 throughout.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -128,15 +128,16 @@ static int64_t intern_hashed(Vocabulary *self, const char *key, Py_ssize_t lengt
 
 /* ------------------------------------------------------------------ the canonical line */
 
-/* NOT_IRI, NOT_LITERAL and NON_ASCII are or-ed over a whole IRI or literal: a loop without branches. */
-enum { NOT_IRI = 1, BLANK_START = 2, BLANK_CHAR = 4, TAG_START = 8, TAG_CHAR = 16, NOT_LITERAL = 32, NON_ASCII = 64 };
+/* NOT_IRI, NOT_LITERAL, NON_ASCII and ESCAPE are or-ed over a whole IRI or literal: a loop without branches. */
+enum { NOT_IRI = 1, BLANK_START = 2, BLANK_CHAR = 4, TAG_START = 8, TAG_CHAR = 16, NOT_LITERAL = 32, NON_ASCII = 64,
+       ESCAPE = 128 };
 static unsigned char classes[256];
 
 static void fill_classes(void) {
     for (int c = 0; c < 0x80; c++)
-        if (c <= 0x20 || strchr("<>\"{}|^`\\", c)) classes[c] |= NOT_IRI;
+        if (c <= 0x20 || strchr("<>\"{}|^`", c)) classes[c] |= NOT_IRI;
     for (int c = 0x80; c < 0x100; c++) classes[c] |= NON_ASCII;
-    classes['\\'] |= NOT_LITERAL;
+    classes['\\'] |= ESCAPE;
     classes['\r'] |= NOT_LITERAL;
     for (int c = 0; c < 0x80; c++) {
         int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'), digit = c >= '0' && c <= '9';
@@ -175,6 +176,42 @@ static int valid_utf8(const unsigned char *p, const unsigned char *end) {
     return 1;
 }
 
+/* The escape at p (p[0] == '\\'): its length, and its character in *code; 0 when it is none. IRIs take only
+ * \uXXXX and \UXXXXXXXX; literals also \t \b \n \r \f \" \' \\. A surrogate or a code past U+10FFFF is none. */
+static int escape_at(const unsigned char *p, const unsigned char *end, int iri, uint32_t *code) {
+    if (end - p >= 2 && (p[1] == 'u' || p[1] == 'U')) {
+        int digits = p[1] == 'u' ? 4 : 8;
+        if (end - p < 2 + digits) return 0;
+        uint32_t value = 0;
+        for (int k = 2; k < 2 + digits; k++) {
+            unsigned c = p[k];
+            int digit = c >= '0' && c <= '9' ? (int)c - '0' : c >= 'a' && c <= 'f' ? (int)c - 'a' + 10
+                      : c >= 'A' && c <= 'F' ? (int)c - 'A' + 10 : -1;
+            if (digit < 0) return 0;
+            value = value * 16 + (uint32_t)digit;
+        }
+        if ((value >= 0xD800 && value <= 0xDFFF) || value > 0x10FFFF) return 0;
+        *code = value;
+        return 2 + digits;
+    }
+    static const char from[] = "tbnrf\"'\\", to[] = "\t\b\n\r\f\"'\\";
+    const char *hit = !iri && end - p >= 2 && p[1] ? strchr(from, p[1]) : NULL;
+    if (!hit) return 0;
+    *code = (unsigned char)to[hit - from];
+    return 2;
+}
+
+/* Whether every backslash in [p, end) starts an escape. */
+static int valid_escapes(const unsigned char *p, const unsigned char *end, int iri) {
+    uint32_t code;
+    for (p = memchr(p, '\\', (size_t)(end - p)); p; p = memchr(p, '\\', (size_t)(end - p))) {
+        int n = escape_at(p, end, iri, &code);
+        if (!n) return 0;
+        p += n;
+    }
+    return 1;
+}
+
 /* The classes of every byte in [p, end), or-ed. */
 static inline unsigned char span_classes(const unsigned char *p, const unsigned char *end) {
     unsigned char seen = 0;
@@ -182,13 +219,16 @@ static inline unsigned char span_classes(const unsigned char *p, const unsigned 
     return seen;
 }
 
-/* <IRI> at p: the position after '>', or NULL. */
-static const unsigned char *scan_iri(const unsigned char *p, const unsigned char *end) {
+/* <IRI> at p: the position after '>', or NULL; *escaped says whether it holds escapes. */
+static const unsigned char *scan_iri(const unsigned char *p, const unsigned char *end, int *escaped) {
     if (p >= end || *p != '<') return NULL;
     const unsigned char *close = memchr(p + 1, '>', (size_t)(end - p - 1));
     if (!close) return NULL;
     unsigned char seen = span_classes(p + 1, close);
-    if ((seen & NOT_IRI) || ((seen & NON_ASCII) && !valid_utf8(p + 1, close))) return NULL;
+    if ((seen & NOT_IRI) || ((seen & NON_ASCII) && !valid_utf8(p + 1, close))
+        || ((seen & ESCAPE) && !valid_escapes(p + 1, close, 1)))
+        return NULL;
+    *escaped = (seen & ESCAPE) != 0;
     return close + 1;
 }
 
@@ -199,17 +239,28 @@ static const unsigned char *scan_blank(const unsigned char *p, const unsigned ch
     return p[-1] == '.' ? NULL : p;
 }
 
-static const unsigned char *scan_node(const unsigned char *p, const unsigned char *end) {
-    return p < end && *p == '<' ? scan_iri(p, end) : scan_blank(p, end);
+static const unsigned char *scan_node(const unsigned char *p, const unsigned char *end, int *escaped) {
+    *escaped = 0;
+    return p < end && *p == '<' ? scan_iri(p, end, escaped) : scan_blank(p, end);
 }
 
-/* "value" with an optional @tag or ^^<datatype>: the position after it, or NULL; *tag_at is the '@' or NULL. */
+/* "value" with an optional @tag or ^^<datatype> (without escapes): the position after it, or NULL. *close is
+ * the closing quote, *tag_at the '@' or NULL, *escaped whether the value holds escapes. */
 static const unsigned char *scan_literal(const unsigned char *p, const unsigned char *end,
-                                         const unsigned char **close, const unsigned char **tag_at) {
-    const unsigned char *quote = memchr(p + 1, '"', (size_t)(end - p - 1));
-    if (!quote) return NULL;
+                                         const unsigned char **close, const unsigned char **tag_at, int *escaped) {
+    const unsigned char *quote = p;
+    for (;;) {  /* the first quote after an even number of backslashes */
+        quote = memchr(quote + 1, '"', (size_t)(end - quote - 1));
+        if (!quote) return NULL;
+        const unsigned char *before = quote;
+        while (before > p + 1 && before[-1] == '\\') before--;
+        if ((quote - before) % 2 == 0) break;
+    }
     unsigned char seen = span_classes(p + 1, quote);
-    if ((seen & NOT_LITERAL) || ((seen & NON_ASCII) && !valid_utf8(p + 1, quote))) return NULL;
+    if ((seen & NOT_LITERAL) || ((seen & NON_ASCII) && !valid_utf8(p + 1, quote))
+        || ((seen & ESCAPE) && !valid_escapes(p + 1, quote, 0)))
+        return NULL;
+    *escaped = (seen & ESCAPE) != 0;
     p = quote;
     *close = p++;
     *tag_at = NULL;
@@ -220,7 +271,9 @@ static const unsigned char *scan_literal(const unsigned char *p, const unsigned 
         while (p + 1 < end && *p == '-' && (classes[p[1]] & TAG_CHAR))
             for (p++; p < end && (classes[*p] & TAG_CHAR); p++) {}
     } else if (end - p >= 2 && p[0] == '^' && p[1] == '^') {
-        p = scan_iri(p + 2, end);
+        int datatype_escaped;
+        p = scan_iri(p + 2, end, &datatype_escaped);
+        if (p && datatype_escaped) return NULL;  /* rare: left to the full grammar */
     }
     return p;
 }
@@ -230,63 +283,105 @@ typedef struct {
     Py_ssize_t size;
 } Scratch;
 
-static int scratch_key(Scratch *scratch, const char *a, Py_ssize_t na, const char *b, Py_ssize_t nb, Span *key) {
-    if (reserve((void **)&scratch->data, &scratch->size, na + nb, 1) < 0) return -1;
-    memcpy(scratch->data, a, (size_t)na);
-    memcpy(scratch->data + na, b, (size_t)nb);
+/* key = head, then [p, end) unescaped (or copied), then tail; in the scratch buffer. 0, or -1 when out of memory. */
+static int scratch_key(Scratch *scratch, const char *head, Py_ssize_t head_length, const unsigned char *p,
+                       const unsigned char *end, int escaped, int iri, const char *tail, Py_ssize_t tail_length,
+                       Span *key) {
+    /* an escape never grows: \uXXXX (6 bytes) is at most 3 in UTF-8, \UXXXXXXXX (10) at most 4 */
+    if (reserve((void **)&scratch->data, &scratch->size, head_length + (end - p) + tail_length, 1) < 0) return -1;
+    char *out = scratch->data;
+    memcpy(out, head, (size_t)head_length);
+    out += head_length;
+    if (!escaped) {
+        memcpy(out, p, (size_t)(end - p));
+        out += end - p;
+    }
+    while (escaped && p < end) {
+        uint32_t code;
+        if (*p != '\\') {
+            *out++ = (char)*p++;
+            continue;
+        }
+        p += escape_at(p, end, iri, &code);  /* checked by valid_escapes */
+        if (code < 0x80) {
+            *out++ = (char)code;
+        } else if (code < 0x800) {
+            *out++ = (char)(0xC0 | (code >> 6));
+            *out++ = (char)(0x80 | (code & 0x3F));
+        } else if (code < 0x10000) {
+            *out++ = (char)(0xE0 | (code >> 12));
+            *out++ = (char)(0x80 | ((code >> 6) & 0x3F));
+            *out++ = (char)(0x80 | (code & 0x3F));
+        } else {
+            *out++ = (char)(0xF0 | (code >> 18));
+            *out++ = (char)(0x80 | ((code >> 12) & 0x3F));
+            *out++ = (char)(0x80 | ((code >> 6) & 0x3F));
+            *out++ = (char)(0x80 | (code & 0x3F));
+        }
+    }
+    memcpy(out, tail, (size_t)tail_length);
     key->start = scratch->data;
-    key->length = na + nb;
+    key->length = out + tail_length - scratch->data;
     return 0;
 }
 
 static const char XSD_STRING[] = "^^<http://www.w3.org/2001/XMLSchema#string>";
 
-/* The key of the node term [p, q): an IRI without its brackets, a blank node with the file's prefix. */
-static int node_key(const unsigned char *p, const unsigned char *q, Span prefix, Scratch *scratch, Span *key) {
-    if (*p == '<') {
-        key->start = (const char *)p + 1;
-        key->length = q - p - 2;
+/* The key of the node term [p, q): an IRI without its brackets (unescaped), a blank node with the file's prefix. */
+static int node_key(const unsigned char *p, const unsigned char *q, int escaped, Span prefix, Scratch *scratch,
+                    Span *key) {
+    if (*p == '_')
+        return scratch_key(scratch, prefix.start, prefix.length, p + 2, q, 0, 0, "", 0, key);
+    if (escaped) return scratch_key(scratch, "", 0, p + 1, q - 1, 1, 1, "", 0, key);
+    key->start = (const char *)p + 1;
+    key->length = q - p - 2;
+    return 0;
+}
+
+/* The key of the literal [o, o_end): '"value"' (unescaped) then '@tag' in lower case, or '^^<datatype>' unless
+ * xsd:string, as kgrec.ingest.terms.literal_key makes it. */
+static int literal_key(const unsigned char *o, const unsigned char *o_end, const unsigned char *close,
+                       const unsigned char *tag_at, int escaped, Scratch *scratch, Span *key) {
+    Py_ssize_t suffix = o_end - close - 1;
+    if (!tag_at && suffix == (Py_ssize_t)sizeof(XSD_STRING) - 1 && !memcmp(close + 1, XSD_STRING, (size_t)suffix))
+        suffix = 0;  /* an xsd:string literal is a plain one */
+    int upper_tag = 0;
+    for (const unsigned char *c = tag_at; c && c < o_end; c++) upper_tag |= *c >= 'A' && *c <= 'Z';
+    if (!escaped && !upper_tag) {
+        key->start = (const char *)o;
+        key->length = close + 1 + suffix - o;
         return 0;
     }
-    return scratch_key(scratch, prefix.start, prefix.length, (const char *)p + 2, q - p - 2, key);
+    if (scratch_key(scratch, "\"", 1, o + 1, close, escaped, 0, (const char *)close, suffix + 1, key) < 0) return -1;
+    for (char *t = scratch->data + key->length - suffix; upper_tag && t < scratch->data + key->length; t++)
+        if (*t >= 'A' && *t <= 'Z') *t += 'a' - 'A';
+    return 0;
 }
 
 /* 1 and the three keys when [p, end) is a canonical statement; 0 when it is not; -1 on MemoryError. */
-static int parse_line(const unsigned char *p, const unsigned char *end, int quads, Span prefix,
-                      Scratch *subject_scratch, Scratch *object_scratch, Span keys[3]) {
+static int parse_line(const unsigned char *p, const unsigned char *end, int quads, Span prefix, Scratch scratch[3],
+                      Span keys[3]) {
     if (end > p && end[-1] == '\r') end--;
-    const unsigned char *s = p, *s_end = scan_node(p, end);
+    int s_escaped, p_escaped, o_escaped, g_escaped;
+    const unsigned char *s = p, *s_end = scan_node(p, end, &s_escaped);
     if (!s_end || s_end >= end || *s_end != ' ') return 0;
-    const unsigned char *pred = s_end + 1, *pred_end = scan_iri(pred, end);
+    const unsigned char *pred = s_end + 1, *pred_end = scan_iri(pred, end, &p_escaped);
     if (!pred_end || pred_end >= end || *pred_end != ' ') return 0;
     const unsigned char *o = pred_end + 1, *o_end, *close = NULL, *tag_at = NULL;
-    o_end = o < end && *o == '"' ? scan_literal(o, end, &close, &tag_at) : scan_node(o, end);
+    o_end = o < end && *o == '"' ? scan_literal(o, end, &close, &tag_at, &o_escaped) : scan_node(o, end, &o_escaped);
     if (!o_end) return 0;
     const unsigned char *rest = o_end;
     if (quads && end - rest >= 2 && rest[0] == ' ' && (rest[1] == '<' || rest[1] == '_')) {
-        rest = scan_node(rest + 1, end);
+        rest = scan_node(rest + 1, end, &g_escaped);
         if (!rest) return 0;
     }
     if (end - rest != 2 || rest[0] != ' ' || rest[1] != '.') return 0;
 
-    if (node_key(s, s_end, prefix, subject_scratch, &keys[0]) < 0) return -1;
-    keys[1].start = (const char *)pred + 1;
-    keys[1].length = pred_end - pred - 2;
-    if (!close) return node_key(o, o_end, prefix, object_scratch, &keys[2]) < 0 ? -1 : 1;
-    keys[2].start = (const char *)o;
-    keys[2].length = o_end - o;
-    Py_ssize_t datatype = o_end - close - 1;
-    if (!tag_at && datatype == (Py_ssize_t)sizeof(XSD_STRING) - 1 && !memcmp(close + 1, XSD_STRING, (size_t)datatype))
-        keys[2].length = close + 1 - o;  /* an xsd:string literal is a plain one */
-    if (tag_at) {  /* language tags are case-insensitive: keys hold them in lower case */
-        const unsigned char *c = tag_at;
-        while (c < o_end && !(*c >= 'A' && *c <= 'Z')) c++;
-        if (c < o_end) {
-            if (scratch_key(object_scratch, (const char *)o, o_end - o, "", 0, &keys[2]) < 0) return -1;
-            for (char *t = object_scratch->data + (tag_at - o); t < object_scratch->data + (o_end - o); t++)
-                if (*t >= 'A' && *t <= 'Z') *t += 'a' - 'A';
-        }
-    }
+    if (node_key(s, s_end, s_escaped, prefix, &scratch[0], &keys[0]) < 0
+        || node_key(pred, pred_end, p_escaped, prefix, &scratch[1], &keys[1]) < 0
+        || (close ? literal_key(o, o_end, close, tag_at, o_escaped, &scratch[2], &keys[2])
+                  : node_key(o, o_end, o_escaped, prefix, &scratch[2], &keys[2])) < 0)
+        return -1;
     return 1;
 }
 
@@ -360,7 +455,7 @@ typedef struct {
     int found;  /* parse_line's answer */
     Span keys[3];
     uint64_t hashes[3];
-    Scratch scratch[2];  /* blank-node and lower-cased keys of this line */
+    Scratch scratch[3];  /* keys of this line that are not spans of the file: blank nodes, unescaped, lower case */
 } Pending;
 
 /* Fills rows (3 per line) and others; 0, or -1 when out of memory. Needs no GIL.
@@ -378,8 +473,7 @@ static int parse_all(Vocabulary *self, const unsigned char *text, const unsigned
             const unsigned char *newline = memchr(p, '\n', (size_t)(end - p));
             pending->start = p;
             pending->end = newline ? newline : end;
-            pending->found = parse_line(p, pending->end, quads, prefix, &pending->scratch[0], &pending->scratch[1],
-                                        pending->keys);
+            pending->found = parse_line(p, pending->end, quads, prefix, pending->scratch, pending->keys);
             for (int k = 0; k < 3 && pending->found > 0; k++) {
                 pending->hashes[k] = hash_bytes(pending->keys[k].start, pending->keys[k].length);
                 PREFETCH(&self->slots[pending->hashes[k] & (uint64_t)self->slot_mask]);
@@ -408,8 +502,7 @@ static int parse_all(Vocabulary *self, const unsigned char *text, const unsigned
         }
     }
     for (int b = 0; b < BATCH; b++) {
-        PyMem_RawFree(batch[b].scratch[0].data);
-        PyMem_RawFree(batch[b].scratch[1].data);
+        for (int k = 0; k < 3; k++) PyMem_RawFree(batch[b].scratch[k].data);
     }
     return status;
 }
