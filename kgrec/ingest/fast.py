@@ -1,8 +1,8 @@
 """Reading RDF files into rows of term ids without an rdflib Graph.
 
 N-Triples and N-Quads lines of the canonical form (nearly every line of a dump) are parsed and
-interned in C (kgrec.ingest.vocabulary); only the other lines (comments, tabs, escapes, errors) take
-the Python path, with the full W3C grammar. Turtle and TriG are parsed and written as N-Triples by
+interned in C (kgrec.ingest.vocabulary), escapes decoded; only the other lines (comments, tabs, errors)
+take the Python path, with the full W3C grammar. Turtle and TriG are parsed and written as N-Triples by
 pyoxigraph (Rust), then read the same way; RDF/XML, JSON-LD and N3 stay with rdflib.
 """
 
