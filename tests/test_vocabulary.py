@@ -57,8 +57,9 @@ def _both(path: Path, on_error: str = "raise"):
        parts=st.booleans())
 def test_the_c_reader_gives_the_full_grammars_keys_and_errors(tmp_path, monkeypatch, text, suffix, on_error, parts):
     """Every line either parsed alike by both (the C fast path or its fallback) or refused alike, same line."""
-    if parts:  # a file in two parts on two threads, renumbered into one vocabulary
+    if parts:  # a file in five parts on five threads, renumbered into one vocabulary
         monkeypatch.setattr(fast, "PARALLEL_BYTES", 0)
+        monkeypatch.setattr(fast.os, "cpu_count", lambda: 5)
     path = tmp_path / f"g{suffix}"
     path.write_bytes(text.replace("\xff", "\udcff").encode("utf-8", "surrogateescape"))
     c_reader, python_reader = _both(path, on_error)
@@ -93,12 +94,14 @@ def test_interning_numbers_keys_by_first_appearance_in_both_types():
         assert term_array(vocabulary).to_pylist() == ["b", "a", "", "\u00e9"]
 
 
-def test_a_real_kg_reads_alike_in_one_part_or_two(monkeypatch):
+def test_a_real_kg_reads_alike_in_one_part_or_several(monkeypatch):
     if not SHARED_KG.exists():
         pytest.skip(f"{SHARED_KG} is absent")
     whole = _keys(SHARED_KG, native.Vocabulary())
     monkeypatch.setattr(fast, "PARALLEL_BYTES", 0)
-    assert _keys(SHARED_KG, native.Vocabulary()) == whole
+    for cores in (2, 7):
+        monkeypatch.setattr(fast.os, "cpu_count", lambda: cores)
+        assert _keys(SHARED_KG, native.Vocabulary()) == whole
     assert whole == _keys(SHARED_KG, PythonVocabulary())
     assert len(whole[0]) == SHARED_KG.read_bytes().count(b"\n")
 

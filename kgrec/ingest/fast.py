@@ -11,6 +11,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import mmap
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ FORMATS = {".nt": "nt", ".nq": "nquads", ".ttl": "turtle", ".trig": "trig", ".rd
 KGAT_NAME = "kg_final.txt"  # KGAT's and KGIN's integer triples, beside entity_list.txt and relation_list.txt
 LINE_FORMATS = {"nt": "N-Triples", "ntriples": "N-Triples", "nt11": "N-Triples", "nquads": "N-Quads"}
 OXIGRAPH_FORMATS = {"turtle": "TURTLE", "ttl": "TURTLE", "trig": "TRIG"}
-# Below this many bytes a second thread costs more than it saves.
+# A file is read on up to one thread per core, each part at least this long.
 PARALLEL_BYTES = 4_000_000
 DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {".gz": gzip.decompress, ".bz2": bz2.decompress}
 
@@ -141,11 +142,10 @@ def _read_lines(path: Path, data: bytes | mmap.mmap, format: str, problems: Prob
 def _read_view(path: Path, data: memoryview, format: str, problems: Problems, vocabulary: Vocabulary,
                blank_prefix: str) -> np.ndarray:
     start = 3 if data[:3] == b"\xef\xbb\xbf" else 0  # a byte order mark
-    middle = data.obj.find(b"\n", len(data) // 2) + 1 if len(data) > PARALLEL_BYTES else 0
-    bounds = [start, middle, len(data)] if middle > start else [start, len(data)]
+    bounds = _part_bounds(data.obj, start, len(data))
     quads, prefix = format == "nquads", blank_prefix.encode()
 
-    # The first part is read into `vocabulary`, a second one (same type: C, or the Python twin if the caller
+    # The first part is read into `vocabulary`, every other one (same type: C, or the Python twin if the caller
     # chose it) into its own, renumbered afterwards: a Vocabulary is used by one thread at a time.
     vocabularies = [vocabulary] + [type(vocabulary)() for _ in bounds[2:]]
 
@@ -168,6 +168,18 @@ def _read_view(path: Path, data: memoryview, format: str, problems: Problems, vo
     numbers, keys = _parse_slowly(path, data, others, format, problems, blank_prefix)
     rows[numbers] = statement_rows(vocabulary, keys)
     return rows[rows[:, 0] >= 0]
+
+
+def _part_bounds(data: bytes | mmap.mmap, start: int, end: int) -> list[int]:
+    """Where data[start:end] is cut to be read on parallel threads: at line ends, a part per core, each part at
+    least PARALLEL_BYTES long (a thread and a renumbering cost more than a small part saves)."""
+    parts = max(1, min(os.cpu_count() or 1, (end - start) // max(PARALLEL_BYTES, 1)))
+    bounds = [start]
+    for part in range(1, parts):
+        cut = data.find(b"\n", start + (end - start) * part // parts) + 1  # 0 when no line ends after that point
+        if bounds[-1] < cut < end:
+            bounds.append(cut)
+    return bounds + [end]
 
 
 def _parse_slowly(path: Path, data: memoryview, lines: np.ndarray, format: str, problems: Problems,
