@@ -134,7 +134,8 @@ def read_rows(path: str | Path, vocabulary: Vocabulary, *, format: str | None = 
 
 def _read_lines(path: Path, data: bytes | mmap.mmap, format: str, problems: Problems, vocabulary: Vocabulary,
                 blank_prefix: str) -> np.ndarray:
-    """Canonical lines by the vocabulary's fast path (a big file in a part per core, on parallel threads), the rest here."""
+    """Canonical lines by the vocabulary's fast path (a big file in a part per core, on parallel threads), the
+    rest by the full grammar."""
     with memoryview(data) as view:
         return _read_view(path, view, format, problems, vocabulary, blank_prefix)
 
