@@ -128,7 +128,7 @@ def test_cache_encodes_only_new_texts(minilm, tmp_path):
     assert cache.embed(counting, []).shape == (0, 384)
     # One version on disk, its vectors memory-mapped: a run reads its own rows, not the whole store.
     assert sorted(path.name.split("-")[0] for path in cache.store_path(minilm).parent.glob("*.npy")) == ["keys", "vectors"]
-    keys, vectors = cache._load(cache.store_path(minilm), minilm.identity, minilm.dim)
+    _, keys, vectors = cache._load(cache.store_path(minilm), minilm.identity, minilm.dim)
     assert isinstance(vectors, np.memmap) and len(keys) == 3
 
 

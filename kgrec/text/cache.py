@@ -78,7 +78,7 @@ class EmbeddingCache:
     def embed(self, encoder: TextEncoder, texts: list[str]) -> np.ndarray:
         """`encoder.encode(texts)`, encoding only the texts the store does not hold yet."""
         path = self.store_path(encoder)
-        keys, vectors = self._load(path, encoder.identity, encoder.dim)
+        version, keys, vectors = self._load(path, encoder.identity, encoder.dim)
         wanted = np.array([text_key(text) for text in texts], dtype=KEY)
         rows = _find(keys, wanted)
         absent = np.flatnonzero(rows < 0)
@@ -86,15 +86,16 @@ class EmbeddingCache:
         new_keys, first = new_keys[np.argsort(first)], np.sort(first)  # encoded in the order they came
         if len(new_keys):
             new_vectors = encoder.encode([texts[k] for k in absent[first]])
-            keys, vectors = self._save(path, encoder.identity, new_keys, new_vectors)
+            keys, vectors = self._save(path, encoder.identity, (version, keys, vectors), new_keys, new_vectors)
             rows = _find(keys, wanted)
         log.info("embedding cache %s: %d texts, %d newly encoded", path.parent.name, len(texts), len(new_keys))
         return np.asarray(vectors[rows], dtype=np.float32).reshape(len(texts), encoder.dim)
 
     @staticmethod
-    def _load(path: Path, identity: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """The keys (in memory) and the vectors (memory-mapped) of the store, or an empty store."""
-        empty = np.zeros(0, dtype=KEY), np.zeros((0, dim), dtype=np.float32)
+    def _load(path: Path, identity: str, dim: int) -> tuple[str | None, np.ndarray, np.ndarray]:
+        """The version, the keys (in memory) and the vectors (memory-mapped) of the store, or an empty store
+        (version None)."""
+        empty = None, np.zeros(0, dtype=KEY), np.zeros((0, dim), dtype=np.float32)
         if not path.exists():
             return empty
         try:
@@ -113,22 +114,26 @@ class EmbeddingCache:
             elif index.get("checksum") != _checksum(keys, vectors):
                 problem = "fails its checksum"
             else:
-                return keys, vectors
+                return str(index["version"]), keys, vectors
         warnings.warn(f"embedding cache {path} {problem}; rebuilding it", RuntimeWarning, stacklevel=3)
         return empty
 
     @staticmethod
-    def _save(path: Path, identity: str, new_keys: np.ndarray, new_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _save(path: Path, identity: str, loaded: tuple[str | None, np.ndarray, np.ndarray], new_keys: np.ndarray,
+              new_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Write a new version holding the store's rows then the new ones, point `store.json` at it, drop the old
         version's files; returns the new keys and memory-mapped vectors.
 
-        The store is read again under a lock, so that rows another run saved since this one loaded it are kept:
-        two runs filling one store at once lose nothing (without the lock the last `store.json` won).
+        `loaded` is the store as `_load` gave it to this run. Under a lock, a store another run saved since
+        then is read again, so that its rows are kept: two runs filling one store at once lose nothing
+        (without the lock the last `store.json` won).
         """
         directory = path.parent
         directory.mkdir(parents=True, exist_ok=True)
         with _exclusive(directory / "lock"):
-            keys, vectors = EmbeddingCache._load(path, identity, new_vectors.shape[1])
+            replaced = _version(path)
+            _, keys, vectors = loaded if replaced == loaded[0] else EmbeddingCache._load(path, identity,
+                                                                                         new_vectors.shape[1])
             fresh = _find(keys, new_keys) < 0  # another run may have saved some of these meanwhile
             new_keys, new_vectors = new_keys[fresh], new_vectors[fresh]
             all_keys = np.concatenate([keys, new_keys])
@@ -145,7 +150,6 @@ class EmbeddingCache:
             handle, temporary = tempfile.mkstemp(dir=directory, prefix=".store-", suffix=".json")
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 json.dump(index, file)
-            replaced = _version(path)
             os.replace(temporary, path)
             # The version this one replaced goes; a run still reading it has its vectors mapped already.
             for stale in ([f"keys-{replaced}.npy", f"vectors-{replaced}.npy"] if replaced else []):
