@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from kgrec.data.dataset import KnowledgeGraph
 from kgrec.errors import KgrecError
 from kgrec.ingest.summary import IngestSummary
-from kgrec.ingest.terms import CodedTriples, arrow_ids, key_ids
+from kgrec.ingest.terms import CodedTriples, arrow_ids, key_ids, string_buffers
 from kgrec.ingest.vocabulary import first_occurrences
 
 log = logging.getLogger(__name__)
@@ -275,8 +275,7 @@ def _literal_parts(literals: pa.Array) -> tuple[pa.Array, pa.Array]:
     literals = literals.cast(pa.large_string())
     if not len(literals):
         return literals, literals
-    offsets = np.frombuffer(literals.buffers()[1], dtype=np.int64)[literals.offset:literals.offset + len(literals) + 1]
-    data = literals.buffers()[2]
+    offsets, data = string_buffers(literals)
     text = np.frombuffer(data, dtype=np.uint8)
     quotes = np.flatnonzero(text == ord('"'))
     close = quotes[np.searchsorted(quotes, offsets[1:]) - 1]

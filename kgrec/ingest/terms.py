@@ -56,10 +56,14 @@ def key_ids(vocabulary: Vocabulary, keys: pa.Array, add: bool = True) -> np.ndar
     """The ids of string keys (an Arrow array without nulls): new keys numbered on, or -1 when not `add`."""
     if not len(keys):
         return np.zeros(0, dtype=np.int64)
-    keys = keys.cast(pa.large_string())
-    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset:keys.offset + len(keys) + 1]
-    data = keys.buffers()[2] or b""
-    return np.frombuffer((vocabulary.intern if add else vocabulary.find)(offsets, data), dtype=np.int64)
+    return np.frombuffer((vocabulary.intern if add else vocabulary.find)(*string_buffers(keys)), dtype=np.int64)
+
+
+def string_buffers(strings: pa.Array) -> tuple[np.ndarray, pa.Buffer]:
+    """The offsets (n + 1 int64, after the array's slice offset) and the data buffer of an Arrow string array."""
+    strings = strings.cast(pa.large_string())
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[strings.offset:strings.offset + len(strings) + 1]
+    return offsets, strings.buffers()[2] or pa.py_buffer(b"")
 
 
 def statement_rows(vocabulary: Vocabulary, statements: Statements) -> np.ndarray:

@@ -21,16 +21,10 @@ class PythonVocabulary:
         return len(self._ids)
 
     def intern(self, offsets, data) -> bytearray:
-        bounds = np.frombuffer(offsets, dtype=np.int64).tolist()
-        data = bytes(data)
-        ids = [self._ids.setdefault(data[start:stop], len(self._ids)) for start, stop in zip(bounds, bounds[1:])]
-        return bytearray(np.array(ids, dtype=np.int64).tobytes())
+        return _ids_of(offsets, data, lambda key: self._ids.setdefault(key, len(self._ids)))
 
     def find(self, offsets, data) -> bytearray:
-        bounds = np.frombuffer(offsets, dtype=np.int64).tolist()
-        data = bytes(data)
-        ids = [self._ids.get(data[start:stop], -1) for start, stop in zip(bounds, bounds[1:])]
-        return bytearray(np.array(ids, dtype=np.int64).tobytes())
+        return _ids_of(offsets, data, lambda key: self._ids.get(key, -1))
 
     def parse_lines(self, data, blank_prefix: bytes, quads: bool) -> tuple[bytearray, bytearray]:
         text = np.frombuffer(data, dtype=np.uint8)
@@ -47,16 +41,18 @@ class PythonVocabulary:
         return offsets.tobytes(), b"".join(keys)
 
 
+def _ids_of(offsets, data, id_of) -> bytearray:
+    """`id_of` each key data[offsets[k]:offsets[k + 1]], as the C type returns ids."""
+    bounds, data = np.frombuffer(offsets, dtype=np.int64).tolist(), bytes(data)
+    return bytearray(np.array([id_of(data[start:stop]) for start, stop in zip(bounds, bounds[1:])],
+                              dtype=np.int64).tobytes())
+
+
 def python_first_occurrences(rows) -> np.ndarray:
-    """1 where a row of three int64 is the first of its value: an unstable sort groups equal rows, and the
-    smallest position in each group is the first occurrence (numpy's vectorised sort beats a stable one)."""
+    """1 where a row of three int64 is the first of its value (np.unique's indices are first occurrences)."""
     rows = np.frombuffer(rows, dtype=np.int64).reshape(-1, 3)
     first = np.zeros(len(rows), dtype=np.uint8)
-    if len(rows):
-        keys = np.unique(rows, axis=0, return_inverse=True)[1].ravel()
-        order = np.argsort(keys)
-        sorted_keys = keys[order]
-        first[np.minimum.reduceat(order, np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]))] = 1
+    first[np.unique(rows, axis=0, return_index=True)[1]] = 1
     return first
 
 
