@@ -75,7 +75,8 @@ def test_the_shared_kg_converted_to_other_formats_gives_the_same_graph(tmp_path,
     assert _comparable(load_rdf([converted], items)) == _comparable(load_rdf([original], items))
 
 
-# Every oddity the bulk pattern leaves to the Python path, next to lines it handles itself.
+# Lines the C reader leaves to the full grammar in Python (a comment, a blank line, tabs, two spaces, a
+# trailing comment), next to lines it reads itself (escapes, xsd:string, language tags, a \r\n ending).
 ODD_NTRIPLES = f"""\
 # a comment line, then a blank one
 
