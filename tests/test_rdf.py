@@ -279,6 +279,13 @@ def test_skipping_drops_and_counts_malformed_lines(tmp_path):
     assert len(kg) == 4
 
 
+def test_a_byte_order_mark_is_no_part_of_a_turtle_file(tmp_path):
+    text = PREFIXES + f'<{EX}a> ex:p <{EX}b> .\n'
+    with_mark = load_rdf([_write(tmp_path, "mark.ttl", "\ufeff" + text)], [])
+    assert _comparable(with_mark) == _comparable(load_rdf([_write(tmp_path, "plain.ttl", text)], [])) and len(with_mark)
+    assert len(load_rdf([_write(tmp_path, "only.ttl", "\ufeff")], [])) == 0
+
+
 def test_a_turtle_syntax_error_is_named(tmp_path):
     text = PREFIXES + f'<{EX}a> ex:p <{EX}b> .\n<{EX}a> ex:p "unterminated .\n'
     with pytest.raises(DataError) as caught:

@@ -237,12 +237,13 @@ def _read_with_oxigraph(path: Path, data: bytes, format: str, vocabulary: Vocabu
     quads = format == "trig"
     try:
         lines = pyoxigraph.serialize(
-            pyoxigraph.parse(data, format=getattr(pyoxigraph.RdfFormat, OXIGRAPH_FORMATS[format]),
+            pyoxigraph.parse(data.removeprefix(b"\xef\xbb\xbf"),  # a byte order mark, as check_utf8 drops it
+                             format=getattr(pyoxigraph.RdfFormat, OXIGRAPH_FORMATS[format]),
                              base_iri=path.resolve().as_uri()),
             format=pyoxigraph.RdfFormat.N_QUADS if quads else pyoxigraph.RdfFormat.N_TRIPLES)
     except SyntaxError as error:
-        line = error.lineno
-        offending = text.splitlines()[line - 1].strip()[:80] if line and line <= text.count("\n") + 1 else ""
+        line, lines = error.lineno, text.splitlines()
+        offending = lines[line - 1].strip()[:80] if line and line <= len(lines) else ""
         raise DataError(path, line, f"not valid {format}: {str(error.msg).split(': ', 1)[-1]} near {offending!r}") \
             from None
     try:  # pyoxigraph writes valid N-Triples: a line the reader refuses holds an RDF 1.2 triple term
