@@ -83,9 +83,30 @@ def test_the_text_match_adds_w_times_the_profile_item_cosine_and_leaves_the_targ
     # In training the target item is not part of its own profile (it is absent at test time).
     user, first, rest = 0, liked[0][0], liked[0][1:]
     with torch.no_grad():
-        trained = model._training_profiles(torch.tensor([user]), first.unsqueeze(0))[0] / weight
+        trained = model._training_profiles(torch.tensor([user]), first.unsqueeze(0))[0]
     torch.testing.assert_close(trained, torch.nn.functional.normalize(model.item_text[rest].sum(0), dim=0))
     assert KGRec(ml100k_500, ml100k_500_text).text_match_weight is None  # off by default
+
+
+@pytest.mark.parametrize("full_softmax", [True, False])
+def test_the_text_match_weight_gets_the_gradient_of_the_loss(full_softmax, ml100k_500, ml100k_500_text):
+    """w multiplies a product computed without autograd: its gradient must still be the loss's derivative."""
+    model = KGRec(ml100k_500, ml100k_500_text, text_match=True,
+                  full_softmax_max_items=10_000 if full_softmax else 10)
+    users, items = (torch.as_tensor(column[:512]) for column in (ml100k_500.train.users, ml100k_500.train.items))
+    state = model.sampler.get_state()
+
+    def loss_at(weight: float) -> torch.Tensor:
+        model.text_match_weight.data = torch.tensor(weight)
+        model.sampler.set_state(state)  # the same negatives every call
+        return model.loss(users, items)
+
+    loss_at(1.0).backward()
+    epsilon = 1e-2
+    with torch.no_grad():
+        numeric = (loss_at(1.0 + epsilon) - loss_at(1.0 - epsilon)) / (2 * epsilon)
+    assert model.text_match_weight.grad.abs() > 1e-4
+    torch.testing.assert_close(model.text_match_weight.grad, numeric, rtol=1e-2, atol=1e-4)
 
 
 def test_cold_items_use_text_and_kg_not_their_untrained_id(ml100k_500, model):

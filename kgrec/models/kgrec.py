@@ -182,6 +182,7 @@ class KGRec(Recommender):
         item_text = F.normalize(text_features["item"][0], dim=-1) if match else None
         self.register_buffer("item_text", item_text, persistent=False)  # rebuilt from the cache on load
         self.register_buffer("profile_sum", _train_item_sums(item_text, data) if match else None, persistent=False)
+        self.register_buffer("softmax_text", item_text[self.softmax_items] if match else None, persistent=False)
         generator = torch.Generator().manual_seed(seed)
         self.id_embedding = nn.Parameter(torch.randn(self.num_nodes, dim, generator=generator) * 0.1)
         self.text_projection = nn.Sequential(
@@ -265,9 +266,9 @@ class KGRec(Recommender):
         return None if self.text_match_weight is None else F.normalize(self.profile_sum[users], dim=-1)
 
     def _training_profiles(self, users: Tensor, items: Tensor) -> Tensor:
-        """p_u without the target item (absent from p_u at test time), scaled by w: one row per (user, item)."""
-        profiles = F.normalize(self.profile_sum[users] - self.item_text[items], dim=-1)
-        return self.text_match_weight * profiles
+        """p_u without the target item (absent from p_u at test time): one row per (user, item). Callers multiply
+        by w only after the product with item texts, so w's gradient is elementwise, not a second product."""
+        return F.normalize(self.profile_sum[users] - self.item_text[items], dim=-1)
 
     def loss(self, users: Tensor, items: Tensor) -> Tensor:
         targets = self.softmax_column[items]
@@ -276,7 +277,7 @@ class KGRec(Recommender):
             query = user_h / self.temperature  # scales every logit, at a fraction of dividing them
             logits = query @ column_h.T
             if self.text_match_weight is not None:
-                logits += self._training_profiles(users, items) @ self.item_text[self.softmax_items].T
+                logits += self.text_match_weight * (self._training_profiles(users, items) @ self.softmax_text.T)
             if self.mask_history:
                 self._mask_other_positives(logits, users, targets)
             return F.cross_entropy(logits, targets)
@@ -290,8 +291,8 @@ class KGRec(Recommender):
         negative = query @ negative_h.T - self.negative_logq[negatives]
         if self.text_match_weight is not None:
             profiles = self._training_profiles(users, items)
-            positive = positive + (profiles * self.item_text[items]).sum(-1, keepdim=True)
-            negative = negative + profiles @ self.item_text[negative_items].T
+            positive = positive + self.text_match_weight * (profiles * self.item_text[items]).sum(-1, keepdim=True)
+            negative = negative + self.text_match_weight * (profiles @ self.item_text[negative_items].T)
         logits = torch.cat([positive, negative], dim=1)
         return F.cross_entropy(logits, torch.zeros(len(users), dtype=torch.long, device=users.device))
 
