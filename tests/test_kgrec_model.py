@@ -68,7 +68,7 @@ def test_ablation_switches_change_graph_and_features(ml100k_500, ml100k_500_text
 
 def test_the_text_match_adds_w_times_the_profile_item_cosine_and_leaves_the_target_out_in_training(
         ml100k_500, ml100k_500_text):
-    model = fit_kgrec(ml100k_500, ml100k_500_text, 6, text_match=True)
+    model = fit_kgrec(ml100k_500, ml100k_500_text, 6)  # on by default
     users = torch.arange(5)
     with torch.no_grad():
         scores = model.score(users)
@@ -85,7 +85,7 @@ def test_the_text_match_adds_w_times_the_profile_item_cosine_and_leaves_the_targ
     with torch.no_grad():
         trained = model._training_profiles(torch.tensor([user]), first.unsqueeze(0))[0]
     torch.testing.assert_close(trained, torch.nn.functional.normalize(model.item_text[rest].sum(0), dim=0))
-    assert KGRec(ml100k_500, ml100k_500_text).text_match_weight is None  # off by default
+    assert KGRec(ml100k_500, ml100k_500_text, text_match=False).text_match_weight is None
 
 
 @pytest.mark.parametrize("full_softmax", [True, False])

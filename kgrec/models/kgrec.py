@@ -19,7 +19,7 @@ input. Scores are cosine similarities over a temperature plus a text match,
     s(u, i) = cos(h_u, h_i) / tau + w cos(p_u, t_i)
 
 where p_u is the mean text embedding of the user's train items (in training, without the target item,
-which is absent from p_u at test time) and w is learned (`text_match`, off by default): the raw encoder similarity,
+which is absent from p_u at test time) and w is learned (`text_match`, on by default): the raw encoder similarity,
 without the projection's bottleneck, lets tail and cold items compete on what they are about. Everything
 (MLP, ID embeddings, w) is trained end to end with a softmax over the catalogue: the full softmax when it
 fits, else a sampled softmax with logQ correction. Two things are not negatives in that softmax: the user's
@@ -85,7 +85,7 @@ class KGRec(Recommender):
         use_id: bool = True,
         mask_history: bool = True,
         user_text: bool = False,
-        text_match: bool = False,
+        text_match: bool = True,
         unseen_negatives: bool = False,
         self_weight: float | None = 0.3,
         relation_weights: bool = False,
