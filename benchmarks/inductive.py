@@ -128,18 +128,20 @@ def cold_recall(recommender: Recommender, reference: Dataset, added: NewItems | 
     if recommender.data.user_ids != reference.user_ids:
         raise RuntimeError("the two runs index users differently")
     item_h, item_text, ids = recommender.item_h, recommender.item_text, list(recommender.item_ids)
+    cold = recommender.cold_items
     if added is not None:
         item_h, ids = torch.cat([item_h, recommender.embed_items(added, **settings)]), ids + added.ids
         item_text = None if item_text is None else torch.cat([item_text, added.match_text])
+        cold = torch.cat([cold, torch.ones(len(added.ids), dtype=torch.bool)])
     position = {item: k for k, item in enumerate(ids)}
     order = [position[item] for item in reference.item_ids]
-    item_h, item_text = item_h[order], None if item_text is None else item_text[order]
+    item_h, item_text, cold = item_h[order], None if item_text is None else item_text[order], cold[order]
     same_penalty = torch.zeros(len(item_h))  # the candidates, cold items, all carry the unseen items' penalty
 
     def scores(users: torch.Tensor) -> torch.Tensor:  # as Recommender.user_scores, over these items
         model = recommender.model
         return model.score_embeddings(recommender.user_h[users], item_h, same_penalty, model.user_profiles(users),
-                                      item_text)
+                                      item_text, cold)
 
     return evaluate(scores, reference, SPLIT, ks=(K,)).metrics[f"recall@{K}"]
 

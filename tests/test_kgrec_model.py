@@ -8,8 +8,9 @@ import torch
 from kgrec.data.dataset import KnowledgeGraph, Tags
 from kgrec.evaluate.metrics import evaluate
 from kgrec.graph.build import build_graph
-from kgrec.models.kgrec import KGRec
+from kgrec.models.kgrec import COLD_TEXT_WEIGHTS, KGRec
 from kgrec.models.pop import MostPopular
+from kgrec.models.pseudo_cold import pseudo_cold_items, pseudo_cold_split
 from kgrec.text.cache import EmbeddingCache
 from kgrec.text.encoder import TextEncoder
 from kgrec.text.features import node_text_features
@@ -121,7 +122,7 @@ def test_auto_knobs_stay_within_tolerance_on_valid_and_tail_slots_lift_the_tail(
     model.popularity_penalty, model.tail_every = 0.0, 0
     plain = metrics()
     model.popularity_penalty, model.tail_every = "auto", "auto"
-    model.calibrate(lambda: metrics()["recall@20"])
+    model.calibrate(lambda: metrics()["recall@20"], ml100k_500)
     assert model.popularity_penalty in (0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
     assert model.tail_every in (0, 20, 10, 6, 5, 4, 3)
     assert metrics()["recall@20"] >= (1 - model.knob_tolerance) * plain["recall@20"]
@@ -130,6 +131,70 @@ def test_auto_knobs_stay_within_tolerance_on_valid_and_tail_slots_lift_the_tail(
     model.tail_every = 0
     assert slotted["tail_share@20"] >= 4 / 20
     assert slotted["tail_recall@20"] > metrics("test")["tail_recall@20"]
+
+
+def test_cold_items_lean_on_their_text_among_themselves_and_keep_their_spread(ml100k_500, model):
+    users, cold = torch.arange(60), model.unseen_items
+    with torch.no_grad():
+        model.cold_text_weight = 1
+        plain = model.score(users)
+        model.cold_text_weight = 4
+        leaning = model.score(users)
+        match = model.user_profiles(users) @ model.item_text.T
+    model.cold_text_weight = 1
+    torch.testing.assert_close(leaning[:, ~cold], plain[:, ~cold])  # warm items untouched
+    # Cold items in the order of their score plus 3 w cos(p_u, t_i) more text match ...
+    expected = plain[:, cold] + 3 * model.text_match_weight.detach() * match[:, cold]
+    assert torch.equal(leaning[:, cold].argsort(dim=1), expected.argsort(dim=1))
+    assert not torch.equal(leaning[:, cold].argsort(dim=1), plain[:, cold].argsort(dim=1))
+    # ... on the row's mean and spread of their own scores, so they reach catalogue-wide lists as often as before.
+    torch.testing.assert_close(leaning[:, cold].mean(1), plain[:, cold].mean(1))
+    torch.testing.assert_close(leaning[:, cold].std(1), plain[:, cold].std(1))
+
+
+def test_warm_items_made_cold_keep_no_trace_of_their_users(ml100k_500, model):
+    items = pseudo_cold_items(ml100k_500, seed=0)
+    assert len(items) == round(0.1 * (ml100k_500.item_popularity() > 0).sum())
+    assert (ml100k_500.item_popularity()[items] > 0).all()
+    users = model.offsets["user"] + torch.arange(ml100k_500.num_users)
+    with torch.no_grad():
+        user_h, item_h, profiles = model.embeddings_as_cold(ml100k_500, items)
+        saved = model.id_embedding.data[users].clone()
+        model.id_embedding.data[users] += torch.randn_like(saved)
+        _, moved, _ = model.embeddings_as_cold(ml100k_500, items)
+        model.id_embedding.data[users] = saved
+    # Two layers from an item without user or interest edges reach KG nodes and other items, never a user.
+    made_cold = torch.as_tensor(items)
+    torch.testing.assert_close(moved[made_cold], item_h[made_cold])
+    warm = torch.as_tensor(sorted(set(range(ml100k_500.num_items)) - set(items.tolist())))
+    assert not torch.allclose(moved[warm], item_h[warm])
+    # A user's text profile no longer holds the items made cold.
+    train = ml100k_500.train
+    for user in range(5):
+        kept = [item for item in train.items[train.users == user].tolist() if item not in set(items.tolist())]
+        torch.testing.assert_close(profiles[user], torch.nn.functional.normalize(model.item_text[kept].sum(0), dim=0))
+    split = pseudo_cold_split(ml100k_500, items)
+    valid = ml100k_500.splits["valid"]
+    assert len(split.splits["test_cold"]) + len(split.splits["valid"]) == len(valid)
+    assert set(split.splits["test_cold"].items.tolist()) <= set(items.tolist())
+    assert not set(split.splits["valid"].items.tolist()) & set(items.tolist())
+    assert split.train is ml100k_500.train and list(split.cold_items) == list(items)
+
+
+def test_the_cold_text_weight_is_chosen_on_items_made_cold_and_saved_with_the_model(ml100k_500, ml100k_500_text,
+                                                                                    model, caplog):
+    model.cold_text_weight, model.tail_every = "auto", 0
+    with caplog.at_level("INFO", logger="kgrec.models.kgrec"), torch.no_grad():
+        model.calibrate(lambda: 0.0, ml100k_500)
+    chosen = model.cold_text_weight
+    assert chosen in COLD_TEXT_WEIGHTS and "pseudo-cold items (valid recall@20 1: " in caplog.text
+    rebuilt = KGRec(ml100k_500, ml100k_500_text)
+    rebuilt.load_state_dict(model.state_dict())
+    assert rebuilt.cold_text_weight == chosen
+    model.cold_text_weight = 1
+    without_match = KGRec(ml100k_500, ml100k_500_text, text_match=False)
+    without_match.calibrate(lambda: 0.0, ml100k_500)
+    assert without_match.cold_text_weight == 1  # it scales the text match
 
 
 def test_a_rebuilt_model_reads_every_text_from_the_cache(ml100k_500, tmp_path, caplog):

@@ -80,6 +80,7 @@ class Recommender:
             self.item_h = h[model.offsets["item"]: model.offsets["item"] + data.num_items]
             self.log_popularity = model.log_popularity
             self.item_text = model.item_text  # None without the text match
+            self.cold_items = model.unseen_items  # scored as cold: no train interactions (added items too)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Recommender":
@@ -179,7 +180,7 @@ class Recommender:
         with torch.no_grad():
             if self.inductive:
                 return self.model.score_embeddings(self.user_h[users], self.item_h, self.log_popularity,
-                                                   self.model.user_profiles(users), self.item_text)
+                                                   self.model.user_profiles(users), self.item_text, self.cold_items)
             return self.model.score(users)
 
     def _new_user(self, liked: list[int], text: str | None) -> tuple[torch.Tensor, dict[int, str]]:
@@ -198,7 +199,8 @@ class Recommender:
             # p_u of a new user: the texts of the liked items and of the description, as a known user's items
             profile = None if self.item_text is None else F.normalize(
                 self.item_text[liked].sum(0, keepdim=True) + described.sum(0, keepdim=True), dim=-1)
-            scores = model.score_embeddings(embedding, self.item_h, self.log_popularity, profile, self.item_text)
+            scores = model.score_embeddings(embedding, self.item_h, self.log_popularity, profile, self.item_text,
+                                            self.cold_items)
             return scores[0], because
 
     def _text_anchors(self, query: torch.Tensor) -> list[int]:
@@ -291,6 +293,7 @@ class Recommender:
             self.item_text = torch.cat([self.item_text, new.match_text])
         # As for unseen catalogue items: the head's penalty, so the knob never floods lists with new items.
         self.log_popularity = torch.cat([self.log_popularity, self.log_popularity.max().expand(len(new.ids))])
+        self.cold_items = torch.cat([self.cold_items, torch.ones(len(new.ids), dtype=torch.bool)])
         log.info("added %d items from %s (%d KG edges)", len(new.ids), path, sum(map(len, new.edges)))
         return new.ids
 

@@ -43,8 +43,8 @@ class Recommender(torch.nn.Module):
         torch.optim.SparseAdam, so that a step's cost follows the batch, not the size of the table."""
         return []
 
-    def calibrate(self, validate: Callable[[], float]) -> None:
-        """After training: settle inference-time choices on the validation split (`validate()` returns
+    def calibrate(self, validate: Callable[[], float], data: Dataset) -> None:
+        """After training: settle inference-time choices on the validation split of `data` (`validate()` returns
         the monitored metric). Most models have none."""
 
     def prepare_scoring(self) -> None:

@@ -28,7 +28,10 @@ them down would teach the text path that items like the cold ones are bad, which
 recall on ml-100k). Two inference knobs trade head accuracy for tail exposure: `popularity_penalty`
 beta subtracts beta * log(1 + n_i) from every score, and `tail_every` m gives every m-th list position
 to the best tail item not already listed (kgrec.models.tail_slots); "auto" calibrates a knob on the
-validation split.
+validation split. Cold items (no train interactions) are ordered among themselves by their score plus
+(m - 1) w cos(p_u, t_i) more text match, m = `cold_text_weight`, on their own scale (see `_lean_on_text`);
+"auto" chooses m on warm items made cold after training (kgrec.models.pseudo_cold), because on some data
+the graph ranks cold items better than their text and on other data worse.
 """
 
 from __future__ import annotations
@@ -49,12 +52,16 @@ from kgrec.graph.adjacency import (entry_groups, normalized_adjacency, propagate
 from kgrec.graph.build import build_graph, graph_summary
 from kgrec.graph.sampling import sample_neighbourhood
 from kgrec.models.base import Recommender
+from kgrec.models.pseudo_cold import pseudo_cold_items, pseudo_cold_recalls
 from kgrec.models.tail_slots import interleave_tail
 from kgrec.text.encoder import TextEncoder
 from kgrec.text.features import node_texts
 from kgrec.text.finetune import TunableTextTower
 
 log = logging.getLogger(__name__)
+
+#: cold_text_weight=auto's grid: factors on the text match weight w for cold items.
+COLD_TEXT_WEIGHTS = (1, 2, 4, 8, 16)
 
 TextFeatures = dict[str, tuple[Tensor, Tensor]]
 
@@ -88,6 +95,7 @@ class KGRec(Recommender):
         text_match: bool = True,
         unseen_negatives: bool = False,
         self_weight: float | None = 0.3,
+        cold_text_weight: float | str = "auto",
         relation_weights: bool = False,
         text_finetune_layers: int = 0,
         neighbour_fanouts: list[int] | None = None,
@@ -102,6 +110,7 @@ class KGRec(Recommender):
         self.layer_weights = [share] + [(1 - share) / max(layers, 1)] * layers
         self.popularity_penalty, self.tail_every = popularity_penalty, tail_every
         self.knob_tolerance = knob_tolerance
+        self.cold_text_weight, self.seed = cold_text_weight, seed
         self.id_dropout = id_dropout
         self.mask_history = mask_history
         self.full_softmax = data.num_items <= full_softmax_max_items
@@ -168,6 +177,7 @@ class KGRec(Recommender):
         # Drawing by binary search in the cumulative distribution costs log(items) per draw, not a pass over them.
         self.register_buffer("negative_cdf", torch.cumsum(weight.double(), 0) / weight.sum(), persistent=False)
         self.register_buffer("tail_items", torch.as_tensor(item_groups(data)[1]), persistent=False)
+        self.register_buffer("unseen_items", popularity == 0, persistent=False)  # cold to the model
         gate = (~has_text).float()  # nodes without text always need their ID embedding
         if use_id:
             item_gate = popularity / (popularity + id_gate)
@@ -334,7 +344,7 @@ class KGRec(Recommender):
     def score(self, users: Tensor) -> Tensor:
         user_h, item_h = self._users_items(self._cache if self._cache is not None else self.node_embeddings())
         return self.score_embeddings(user_h[users], item_h, self.log_popularity, self.user_profiles(users),
-                                     self.item_text)
+                                     self.item_text, self.unseen_items)
 
     def top_lists(self, scores: Tensor, width: int) -> tuple[Tensor, Tensor]:
         """Tail slots; columns past the catalogue (items added at inference) are new, so never tail."""
@@ -344,15 +354,20 @@ class KGRec(Recommender):
 
     def get_extra_state(self) -> dict:
         """The calibrated knobs travel with the checkpoint, so a loaded run ranks exactly as it was evaluated."""
-        return {"popularity_penalty": self.popularity_penalty, "tail_every": self.tail_every}
+        return {"popularity_penalty": self.popularity_penalty, "tail_every": self.tail_every,
+                "cold_text_weight": self.cold_text_weight}
 
     def set_extra_state(self, state: dict) -> None:
-        # Runs saved before tail slots existed ranked without them.
+        # Runs saved before tail slots or the cold text weight existed ranked without them.
         self.popularity_penalty, self.tail_every = state["popularity_penalty"], state.get("tail_every", 0)
+        self.cold_text_weight = state.get("cold_text_weight", 1)
 
-    def calibrate(self, validate: Callable[[], float]) -> None:
-        """Knobs set to "auto" take the most tail exposure whose validation metric stays within
-        `knob_tolerance` (relative) of no adjustment: first the penalty beta, then the tail slots."""
+    def calibrate(self, validate: Callable[[], float], data: Dataset) -> None:
+        """Knobs set to "auto": first the cold text weight (on pseudo-cold items, kgrec.models.pseudo_cold), then
+        the most tail exposure whose validation metric stays within `knob_tolerance` (relative) of no
+        adjustment: the penalty beta, then the tail slots."""
+        if self.cold_text_weight == "auto":
+            self.cold_text_weight = self._calibrate_cold_text_weight(data)
         knobs = [(name, grid) for name, grid in (("popularity_penalty", (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)),
                                                  ("tail_every", (20, 10, 6, 5, 4, 3)))
                  if getattr(self, name) == "auto"]
@@ -367,6 +382,57 @@ class KGRec(Recommender):
                     setattr(self, name, previous)
                     break
             log.info("%s=auto chose %s on the validation split", name, getattr(self, name))
+
+    def _calibrate_cold_text_weight(self, data: Dataset, factors: tuple[float, ...] = COLD_TEXT_WEIGHTS) -> float:
+        """The factor whose pseudo-cold valid recall@20 is best (1 without the text match, which it scales)."""
+        if self.text_match_weight is None:
+            return 1
+        if self.relation_logit is not None:
+            log.info("cold_text_weight=auto: 1 (pseudo-cold items are not propagated with relation_weights=true)")
+            return 1
+        items = pseudo_cold_items(data, self.seed)
+        user_h, item_h, profiles = self.embeddings_as_cold(data, items)
+        cold = torch.zeros(self.num_items, dtype=torch.bool, device=item_h.device)
+        cold[torch.as_tensor(items, device=item_h.device)] = True
+
+        def scores_for(factor: float) -> Callable[[Tensor], Tensor]:
+            def scores(users: Tensor) -> Tensor:
+                users = users.to(user_h.device)
+                return self.score_embeddings(user_h[users], item_h, self.log_popularity, profiles[users],
+                                             self.item_text, cold, factor)
+            return scores
+
+        recalls = pseudo_cold_recalls(data, items, scores_for, factors)
+        best = factors[int(np.argmax(recalls))]
+        log.info("cold_text_weight=auto chose %s on %d pseudo-cold items (valid recall@20 %s)", best, len(items),
+                 ", ".join(f"{factor:g}: {recall:.4f}" for factor, recall in zip(factors, recalls)))
+        return best
+
+    def embeddings_as_cold(self, data: Dataset, items: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
+        """h of users and items and the users' normalised text profiles as if `items` had never been interacted
+        with: without their user and interest edges (cold items have neither) and their ID inputs."""
+        nodes = self.offsets["item"] + torch.as_tensor(items)
+        pairs, _, _ = self._union_edges()
+        rows, cols = torch.as_tensor(pairs[0]), torch.as_tensor(pairs[1])
+        made_cold = torch.zeros(self.num_nodes, dtype=torch.bool)
+        made_cold[nodes] = True
+        interacting = torch.zeros(self.num_nodes, dtype=torch.bool)
+        for node_type in ("user", "interest"):
+            if node_type in self.offsets:
+                interacting[self.offsets[node_type]: self.offsets[node_type] + self.graph[node_type].num_nodes] = True
+        cut = (made_cold[rows] & interacting[cols]) | (made_cold[cols] & interacting[rows])
+        adjacency = normalized_adjacency(rows[~cut], cols[~cut], self.num_nodes).to(self.id_embedding.device)
+        nodes = nodes.to(self.id_embedding.device)
+        layers = [self.layer_inputs()]
+        layers[0][nodes] -= self.id_gate[nodes] * self.id_embedding[nodes]
+        for _ in range(self.layers):
+            layers.append(propagate(adjacency, layers[-1]))
+        user_h, item_h = self._users_items(self.mix_layers(layers))
+        on_items = torch.as_tensor(np.isin(data.train.items, items), device=nodes.device)
+        users = torch.as_tensor(data.train.users, device=nodes.device)[on_items]
+        texts = self.item_text[torch.as_tensor(data.train.items, device=nodes.device)[on_items]]
+        profiles = F.normalize(self.profile_sum.index_add(0, users, -texts), dim=-1)
+        return user_h, item_h, profiles
 
     def train(self, mode: bool = True) -> "KGRec":
         self._cache = None  # parameters are about to change; the loop calls this every epoch
@@ -436,14 +502,33 @@ class KGRec(Recommender):
         return self.mix_layers(own)
 
     def score_embeddings(self, queries: Tensor, items: Tensor, log_popularity: Tensor,
-                         profiles: Tensor | None = None, item_text: Tensor | None = None) -> Tensor:
+                         profiles: Tensor | None = None, item_text: Tensor | None = None, cold: Tensor | None = None,
+                         cold_text_weight: float | None = None) -> Tensor:
         """`score` for query and item embeddings from anywhere (folded-in users, added items); with the text
-        match, also the queries' profiles p_u and the items' normalised texts."""
+        match, also the queries' profiles p_u, the items' normalised texts and which items are cold (no train
+        interactions: unseen catalogue items, added items), reordered by `cold_text_weight` (default: the
+        model's)."""
         scores = (queries / self.temperature) @ items.T  # the scaling on the small side
         if self.text_match_weight is not None:
-            scores += self.text_match_weight * (profiles @ item_text.T)
+            match = profiles @ item_text.T
+            scores += self.text_match_weight * match
+            factor = self.cold_text_weight if cold_text_weight is None else cold_text_weight
+            if cold is not None and factor not in ("auto", 1):
+                self._lean_on_text(scores, match, cold, float(factor))
         penalty = self._penalty()
         return scores - penalty * log_popularity if penalty else scores
+
+    def _lean_on_text(self, scores: Tensor, match: Tensor, cold: Tensor, factor: float) -> None:
+        """Cold items ranked by their score plus (factor - 1) w cos(p_u, t_i) more text match, then put back on
+        the row's mean and spread of their own scores (in place): they change places among themselves but
+        reach the catalogue-wide lists as often as before."""
+        columns = cold.nonzero().squeeze(1)
+        if len(columns) < 2:
+            return
+        own = scores[:, columns]
+        leaning = own + (factor - 1) * self.text_match_weight * match[:, columns]
+        standard = (leaning - leaning.mean(1, keepdim=True)) / leaning.std(1, keepdim=True).clamp_min(1e-12)
+        scores[:, columns] = own.mean(1, keepdim=True) + own.std(1, keepdim=True) * standard
 
     def _penalty(self) -> float:
         return 0.0 if self.popularity_penalty == "auto" else float(self.popularity_penalty)

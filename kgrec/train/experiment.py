@@ -89,7 +89,7 @@ def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: 
                else TrainingLog(seconds=time.perf_counter() - started))
     with torch.no_grad():
         model.prepare_scoring()
-        model.calibrate(validate)
+        model.calibrate(validate, data)
     return history
 
 
