@@ -15,7 +15,6 @@ import dataclasses
 from typing import Callable
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from kgrec.data.dataset import Dataset, Interactions
