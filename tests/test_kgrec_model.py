@@ -215,5 +215,9 @@ def test_trains_and_ranks_cold_items_without_tags_or_kg(ml100k_500, tmp_path):
     features = node_text_features(plain, TextEncoder(), EmbeddingCache(tmp_path))
     model = fit_kgrec(plain, features, 12)
     assert set(model.node_types) == {"user", "item"}
+    model.tail_every = 0
+    with torch.no_grad():
+        model.calibrate(lambda: 0.0, plain)  # items made cold there keep only their text
+    assert model.cold_text_weight in COLD_TEXT_WEIGHTS
     cold = evaluate(model.score, plain, "test_cold", ks=(5,), n_recs=5).metrics
     assert cold["recall@5"] > 1.5 * 5 / len(plain.cold_items)
