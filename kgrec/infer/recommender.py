@@ -35,7 +35,7 @@ TEXT_ANCHORS = 10
 #: An added item's embedding: this share from the fold-in over its KG edges, the rest from its text alone,
 #: and only KG neighbours of at most this degree (None: all). Chosen on a validation hold-out of warm items
 #: by benchmarks/inductive.py: shared hubs (genres, countries) pull added items toward popular ones.
-KG_SHARE = 0.5
+KG_SHARE = 0.25
 MAX_DEGREE: int | None = 100
 
 
