@@ -402,16 +402,19 @@ class KGRec(Recommender):
         return best
 
     def _pseudo_cold_recalls(self, data: Dataset, items: np.ndarray, factors: tuple[float, ...]) -> list[float]:
-        """Valid recall@20 of `items` made cold, ranked among themselves, for each cold text weight."""
+        """Valid recall@20 of `items` made cold, ranked among themselves, for each cold text weight. Only their
+        columns are scored (the evaluator ranks no other): the rest of each row stays -inf."""
         user_h, item_h, profiles = self.embeddings_as_cold(data, items)
-        cold = torch.zeros(self.num_items, dtype=torch.bool, device=item_h.device)
-        cold[torch.as_tensor(items, device=item_h.device)] = True
+        columns = torch.as_tensor(items, device=item_h.device)
+        all_cold = torch.ones(len(columns), dtype=torch.bool, device=item_h.device)
 
         def scores_for(factor: float) -> Callable[[Tensor], Tensor]:
             def scores(users: Tensor) -> Tensor:
                 users = users.to(user_h.device)
-                return self.score_embeddings(user_h[users], item_h, self.log_popularity, profiles[users],
-                                             self.item_text, cold, factor)
+                full = torch.full((len(users), self.num_items), float("-inf"), device=item_h.device)
+                full[:, columns] = self.score_embeddings(user_h[users], item_h[columns], self.log_popularity[columns],
+                                                         profiles[users], self.item_text[columns], all_cold, factor)
+                return full
             return scores
 
         return pseudo_cold_recalls(data, items, scores_for, factors)
