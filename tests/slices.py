@@ -2,16 +2,11 @@
 
 from dataclasses import replace
 
-from kgrec.data.dataset import Dataset, Interactions, Tags
+from kgrec.data.dataset import Dataset, Tags
 
 
 def first_items(data: Dataset, num_items: int) -> Dataset:
     """`data` restricted to items 0..num_items-1 (indices keep their meaning); users are kept."""
-    def keep(split: Interactions) -> Interactions:
-        chosen = split.items < num_items
-        timestamps = None if split.timestamps is None else split.timestamps[chosen]
-        return Interactions(split.users[chosen], split.items[chosen], timestamps)
-
     kg = data.kg
     if len(kg.item_entity):
         # Entities of the dropped items stay in the KG, unlabelled, so nothing extra is encoded.
@@ -21,7 +16,8 @@ def first_items(data: Dataset, num_items: int) -> Dataset:
     tagged = data.tags.items < num_items
     tags = Tags(data.tags.users[tagged], data.tags.items[tagged], data.tags.tags[tagged], data.tags.names)
     return Dataset(f"{data.name}[:{num_items}]", data.user_ids, data.item_ids[:num_items], data.item_titles[:num_items],
-                   data.item_texts[:num_items], {name: keep(split) for name, split in data.splits.items()},
+                   data.item_texts[:num_items],
+                   {name: split.take(split.items < num_items) for name, split in data.splits.items()},
                    data.cold_items[data.cold_items < num_items], kg, tags)
 
 

@@ -28,6 +28,10 @@ class Interactions:
     def __len__(self) -> int:
         return len(self.users)
 
+    def take(self, rows: np.ndarray) -> "Interactions":
+        """The pairs at `rows` (indices or a boolean mask), with their timestamps."""
+        return Interactions(self.users[rows], self.items[rows], None if self.timestamps is None else self.timestamps[rows])
+
 
 @dataclass
 class KnowledgeGraph:

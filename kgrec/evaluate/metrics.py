@@ -170,9 +170,7 @@ def _split(data: Dataset, split: str, tail: np.ndarray) -> Interactions:
         raise KgrecError(f"dataset {data.name!r} has no {source!r} split")
     pairs = data.splits[source]
     if split in TAIL_SPLITS:
-        keep = tail[pairs.items]
-        pairs = Interactions(pairs.users[keep], pairs.items[keep],
-                             None if pairs.timestamps is None else pairs.timestamps[keep])
+        pairs = pairs.take(tail[pairs.items])
     if len(pairs) == 0:
         raise KgrecError(f"split {split!r} of dataset {data.name!r} is empty: there is nothing to evaluate")
     return pairs

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from torch import Tensor
 
-from kgrec.data.dataset import Dataset, Interactions
+from kgrec.data.dataset import Dataset
 from kgrec.evaluate.metrics import evaluate
 
 #: The share of warm items made cold: the bundles hold out 10% of their items as cold.
@@ -37,12 +37,7 @@ def pseudo_cold_split(data: Dataset, items: np.ndarray) -> Dataset:
     excluded."""
     valid = data.splits["valid"]
     on_items = np.isin(valid.items, items)
-
-    def rows(pairs: Interactions, keep: np.ndarray) -> Interactions:
-        stamps = None if pairs.timestamps is None else pairs.timestamps[keep]
-        return Interactions(pairs.users[keep], pairs.items[keep], stamps)
-
-    splits = {"train": data.train, "valid": rows(valid, ~on_items), "test_cold": rows(valid, on_items)}
+    splits = {"train": data.train, "valid": valid.take(~on_items), "test_cold": valid.take(on_items)}
     return dataclasses.replace(data, splits=splits, cold_items=items)
 
 

@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from kgrec.data.dataset import Dataset, Interactions
+from kgrec.data.dataset import Dataset
 from kgrec.errors import KgrecError
 from kgrec.data.popularity import item_groups
 from kgrec.evaluate.metrics import EvalResult, ListFn, ScoreFn, evaluate, source_split, split_candidates, summarise
@@ -188,9 +188,7 @@ def user_shard(data: Dataset, split: str, rank: int, world_size: int) -> Dataset
     split = source_split(split)
     pairs = data.splits[split]
     keep = np.isin(pairs.users, np.unique(pairs.users)[rank::world_size])
-    timestamps = None if pairs.timestamps is None else pairs.timestamps[keep]
-    return dataclasses.replace(data, splits={**data.splits,
-                                             split: Interactions(pairs.users[keep], pairs.items[keep], timestamps)})
+    return dataclasses.replace(data, splits={**data.splits, split: pairs.take(keep)})
 
 
 def merge_results(data: Dataset, split: str, shards: Sequence[EvalResult], head_share: float) -> EvalResult:
