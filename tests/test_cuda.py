@@ -1,6 +1,7 @@
-"""The GPU path on the embedded default data: evaluation on the GPU equals the CPU's, and kgrec trained on the
-GPU (fp32, and bf16/fp16 autocast) reaches the CPU's recall. Skipped without CUDA; `benchmarks/gpu_check.sh`
-runs these first on a GPU machine."""
+"""The GPU path on the embedded default data: evaluation on the GPU equals the CPU's, kgrec trained on the
+GPU (fp32, and bf16/fp16 autocast) reaches the CPU's recall, and tuning the text encoder's top layer (the
+GPU users' option) trains end to end. Skipped without CUDA; `benchmarks/gpu_check.sh` runs these first on a
+GPU machine."""
 
 import json
 
@@ -13,6 +14,8 @@ from omegaconf import OmegaConf
 from kgrec.cli.train import CONFIG_DIR
 from kgrec.data.load import load_dataset
 from kgrec.evaluate.metrics import evaluate
+from kgrec.text.encoder import TextEncoder
+from kgrec.text.finetune import transformer_blocks
 from kgrec.train.experiment import run_experiment
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -77,3 +80,17 @@ def test_mixed_precision_reaches_the_fp32_recall(precision, tmp_path, cache_dir,
     mixed, log = trained(tmp_path, cache_dir, ["trainer.device=cuda", f"trainer.precision={precision}"])
     assert all(np.isfinite(epoch["loss"]) for epoch in log["epochs"])
     assert mixed["test"]["recall@20"] == pytest.approx(gpu_fp32[0]["test"]["recall@20"], abs=0.02)
+
+
+def test_text_encoder_tuning_trains_end_to_end_on_the_gpu(tmp_path, cache_dir, gpu_fp32):
+    tuned, log = trained(tmp_path, cache_dir, ["trainer.device=cuda", "model.text_finetune_layers=1"])
+    assert all(np.isfinite(epoch["loss"]) for epoch in log["epochs"])
+    assert tuned["test"]["recall@20"] == pytest.approx(gpu_fp32[0]["test"]["recall@20"], abs=0.02)
+    assert tuned["test_cold"]["recall@20"] == pytest.approx(gpu_fp32[0]["test_cold"]["recall@20"], abs=0.03)
+    # The saved top block moved away from the pretrained one.
+    state = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=True)
+    prefix = "text_tower.blocks.0."
+    block = {key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)}
+    pretrained = transformer_blocks(TextEncoder().model)[0][-1].state_dict()
+    assert block.keys() == pretrained.keys()
+    assert any(not torch.equal(value, pretrained[key]) for key, value in block.items())

@@ -161,3 +161,20 @@ def test_kgrec_tunes_the_encoder_top_layer_end_to_end_and_restores_it(ml100k_bun
     rebuilt.load_state_dict(model.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(rebuilt.text_tower(), model.text_tower())
+
+
+def test_tuned_text_blocks_train_at_their_own_learning_rate(ml100k_bundle, tmp_path):
+    from kgrec.data.bundle import load_bundle
+    from kgrec.train.experiment import build_model
+    from kgrec.train.loop import TrainerConfig, _optimizers
+    from slices import first_items
+
+    data = first_items(load_bundle(ml100k_bundle), 30)
+    config = {"_target_": "kgrec.models.kgrec.KGRec", "layers": 1, "text_finetune_layers": 1, "text_finetune_lr": 1e-5}
+    model = build_model(config, data, {"model": "default"}, str(tmp_path))
+    (adam,) = _optimizers(model, TrainerConfig(lr=5e-3))
+    rate = {id(parameter): group["lr"] for group in adam.param_groups for parameter in group["params"]}
+    tower = {id(parameter) for parameter in model.text_tower.parameters()}
+    assert tower and len(rate) == len(list(model.parameters()))
+    assert all(rate[key] == 1e-5 for key in tower)
+    assert all(lr == 5e-3 for key, lr in rate.items() if key not in tower)

@@ -43,6 +43,11 @@ class Recommender(torch.nn.Module):
         torch.optim.SparseAdam, so that a step's cost follows the batch, not the size of the table."""
         return []
 
+    def learning_rates(self, lr: float) -> dict[torch.nn.Parameter, float]:
+        """Parameters that train at a learning rate other than the trainer's `lr` (e.g. pretrained layers being
+        fine-tuned, which a rate fit for embeddings learned from scratch would wreck). Most models have none."""
+        return {}
+
     def calibrate(self, validate: Callable[[], float], data: Dataset) -> None:
         """After training: settle inference-time choices on the validation split of `data` (`validate()` returns
         the monitored metric). Most models have none."""
