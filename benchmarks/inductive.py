@@ -54,9 +54,12 @@ def split_bundle(bundle: Path, reduced: Path, added: Path) -> int:
     reduced.mkdir(parents=True)
     added.mkdir(parents=True)
     cold = set((bundle / "cold_items.txt").read_text(encoding="utf-8").split())
-    for name in ("train.tsv", "valid.tsv", "test.tsv", "tags.tsv"):
-        if (bundle / name).exists():
-            os.symlink((bundle / name).resolve(), reduced / name)
+    for name in ("train.tsv", "valid.tsv", "test.tsv"):
+        os.symlink((bundle / name).resolve(), reduced / name)
+    if (bundle / "tags.tsv").exists():  # tags of the cold items (ml-latest-small has some) go with them
+        header, *lines = (bundle / "tags.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+        (reduced / "tags.tsv").write_text(header + "".join(line for line in lines if line.split("\t")[1] not in cold),
+                                          encoding="utf-8")
     (reduced / "cold_items.txt").write_text("", encoding="utf-8")
     with open(bundle / "test_cold.tsv", encoding="utf-8") as source:
         (reduced / "test_cold.tsv").write_text(source.readline(), encoding="utf-8")
