@@ -44,7 +44,8 @@ def train_kgrec(path: str, overrides: list[str]) -> tuple[dict, Dataset, Recomme
     data = load_dataset(config["data"])
     trainer = trainer_config({**config["trainer"], **config["model"]["train"], "seed": config["seed"]})
     model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
-    history = fit(model, data, trainer, config["eval"])
+    history = fit(model, data, trainer, config["eval"],
+                  build_twin=lambda held: build_model(config["model"], held, config["encoder"], config["cache_dir"]))
     return config, data, model, history
 
 

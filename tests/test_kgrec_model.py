@@ -2,18 +2,20 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from kgrec.data.dataset import KnowledgeGraph, Tags
+from kgrec.errors import KgrecError
 from kgrec.evaluate.metrics import evaluate
 from kgrec.graph.build import build_graph
-from kgrec.models.kgrec import COLD_TEXT_WEIGHTS, KGRec
+from kgrec.models.kgrec import KGRec
 from kgrec.models.pop import MostPopular
-from kgrec.models.pseudo_cold import pseudo_cold_items, pseudo_cold_split
 from kgrec.text.cache import EmbeddingCache
 from kgrec.text.encoder import TextEncoder
 from kgrec.text.features import node_text_features
+from kgrec.train.cold_weight import FACTORS, held_out_items, without_items
 from slices import fit_kgrec
 
 
@@ -152,49 +154,51 @@ def test_cold_items_lean_on_their_text_among_themselves_and_keep_their_spread(ml
     torch.testing.assert_close(leaning[:, cold].std(1), plain[:, cold].std(1))
 
 
-def test_warm_items_made_cold_keep_no_trace_of_their_users(ml100k_500, model):
-    items = pseudo_cold_items(ml100k_500, seed=0)
-    assert len(items) == round(0.1 * (ml100k_500.item_popularity() > 0).sum())
-    assert (ml100k_500.item_popularity()[items] > 0).all()
-    users = model.offsets["user"] + torch.arange(ml100k_500.num_users)
-    with torch.no_grad():
-        user_h, item_h, profiles = model.embeddings_as_cold(ml100k_500, items)
-        saved = model.id_embedding.data[users].clone()
-        model.id_embedding.data[users] += torch.randn_like(saved)
-        _, moved, _ = model.embeddings_as_cold(ml100k_500, items)
-        model.id_embedding.data[users] = saved
-    # Two layers from an item without user or interest edges reach KG nodes and other items, never a user.
-    made_cold = torch.as_tensor(items)
-    torch.testing.assert_close(moved[made_cold], item_h[made_cold])
-    warm = torch.as_tensor(sorted(set(range(ml100k_500.num_items)) - set(items.tolist())))
-    assert not torch.allclose(moved[warm], item_h[warm])
-    # A user's text profile no longer holds the items made cold.
-    train = ml100k_500.train
-    for user in range(5):
-        kept = [item for item in train.items[train.users == user].tolist() if item not in set(items.tolist())]
-        torch.testing.assert_close(profiles[user], torch.nn.functional.normalize(model.item_text[kept].sum(0), dim=0))
-    split = pseudo_cold_split(ml100k_500, items)
-    valid = ml100k_500.splits["valid"]
-    assert len(split.splits["test_cold"]) + len(split.splits["valid"]) == len(valid)
-    assert set(split.splits["test_cold"].items.tolist()) <= set(items.tolist())
-    assert not set(split.splits["valid"].items.tolist()) & set(items.tolist())
-    assert split.train is ml100k_500.train and list(split.cold_items) == list(items)
+def test_items_held_out_for_the_twin_lose_every_interaction_and_tag(ml100k_500):
+    tags = Tags(ml100k_500.train.users[:50], ml100k_500.train.items[:50], np.zeros(50, dtype=np.int64), ["fun"])
+    data = dataclasses.replace(ml100k_500, tags=tags)
+    items = held_out_items(data, seed=0)
+    assert len(items) == round(0.1 * (data.item_popularity() > 0).sum()) and (data.item_popularity()[items] > 0).all()
+    held = without_items(data, items)
+    train, valid = data.splits["train"], data.splits["valid"]
+    on_train, on_valid = np.isin(train.items, items), np.isin(valid.items, items)
+    assert not np.isin(held.train.items, items).any() and len(held.train) == (~on_train).sum()
+    assert not np.isin(held.splits["valid"].items, items).any() and len(held.splits["valid"]) == (~on_valid).sum()
+    assert not np.isin(held.tags.items, items).any() and len(held.tags) == (~np.isin(tags.items, items)).sum()
+    # Their train and valid pairs are what the twin is scored on, for users who keep train pairs.
+    cold = held.splits["test_cold"]
+    expected = {pair for pair in zip(np.r_[train.users[on_train], valid.users[on_valid]].tolist(),
+                                     np.r_[train.items[on_train], valid.items[on_valid]].tolist())
+                if pair[0] in set(held.train.users.tolist())}
+    assert set(zip(cold.users.tolist(), cold.items.tolist())) == expected and len(cold) == len(expected) > 0
+    assert list(held.cold_items) == list(items) and "test" not in held.splits
 
 
-def test_the_cold_text_weight_is_chosen_on_items_made_cold_and_saved_with_the_model(ml100k_500, ml100k_500_text,
-                                                                                    model, caplog):
-    model.cold_text_weight, model.tail_every = "auto", 0
-    with caplog.at_level("INFO", logger="kgrec.models.kgrec"), torch.no_grad():
-        model.calibrate(lambda: 0.0, ml100k_500)
-    chosen = model.cold_text_weight
-    assert chosen in COLD_TEXT_WEIGHTS and "on 5 draws of" in caplog.text and "(mean valid recall@20 1: " in caplog.text
+def test_the_cold_text_weight_is_chosen_on_a_twin_and_saved_with_the_model(ml100k_500, ml100k_500_text, caplog):
+    from kgrec.train.experiment import fit
+    from kgrec.train.loop import TrainerConfig
+
+    twins = []
+
+    def build_twin(held):
+        twins.append((held, KGRec(held, ml100k_500_text, tail_every=0)))
+        return twins[-1][1]
+
+    model = KGRec(ml100k_500, ml100k_500_text, tail_every=0)
+    eval_config = {"monitor": "recall@20", "ks": [20], "head_share": 0.2, "n_recs": 20, "batch_size": 512}
+    trainer = TrainerConfig(epochs=3, batch_size=4096, lr=5e-3, device="cpu")
+    with pytest.raises(KgrecError, match="twin"):
+        fit(KGRec(ml100k_500, ml100k_500_text, tail_every=0), ml100k_500, trainer, eval_config)
+    with caplog.at_level("INFO", logger="kgrec.train.cold_weight"):
+        history = fit(model, ml100k_500, trainer, eval_config, build_twin=build_twin)
+    assert model.cold_text_weight in FACTORS and "held out of a %d-epoch twin" % history.best_epoch in caplog.text
+    # The twin trained without the items it was scored on.
+    (held, _), = twins
+    assert len(held.cold_items) and not np.isin(held.train.items, held.cold_items).any()
     rebuilt = KGRec(ml100k_500, ml100k_500_text)
     rebuilt.load_state_dict(model.state_dict())
-    assert rebuilt.cold_text_weight == chosen
-    model.cold_text_weight = 1
-    without_match = KGRec(ml100k_500, ml100k_500_text, text_match=False)
-    without_match.calibrate(lambda: 0.0, ml100k_500)
-    assert without_match.cold_text_weight == 1  # it scales the text match
+    assert rebuilt.cold_text_weight == model.cold_text_weight
+    assert KGRec(ml100k_500, ml100k_500_text, text_match=False).cold_text_weight == 1  # it scales the text match
 
 
 def test_a_rebuilt_model_reads_every_text_from_the_cache(ml100k_500, tmp_path, caplog):
@@ -215,9 +219,5 @@ def test_trains_and_ranks_cold_items_without_tags_or_kg(ml100k_500, tmp_path):
     features = node_text_features(plain, TextEncoder(), EmbeddingCache(tmp_path))
     model = fit_kgrec(plain, features, 12)
     assert set(model.node_types) == {"user", "item"}
-    model.tail_every = 0
-    with torch.no_grad():
-        model.calibrate(lambda: 0.0, plain)  # items made cold there keep only their text
-    assert model.cold_text_weight in COLD_TEXT_WEIGHTS
     cold = evaluate(model.score, plain, "test_cold", ks=(5,), n_recs=5).metrics
     assert cold["recall@5"] > 1.5 * 5 / len(plain.cold_items)

@@ -30,8 +30,8 @@ beta subtracts beta * log(1 + n_i) from every score, and `tail_every` m gives ev
 to the best tail item not already listed (kgrec.models.tail_slots); "auto" calibrates a knob on the
 validation split. Cold items (no train interactions) are ordered among themselves by their score plus
 (m - 1) w cos(p_u, t_i) more text match, m = `cold_text_weight`, on their own scale (see `_lean_on_text`);
-"auto" chooses m on warm items made cold after training (kgrec.models.pseudo_cold), because on some data
-the graph ranks cold items better than their text and on other data worse.
+"auto" has the trainer choose m on items held out of a twin model's training (kgrec.train.cold_weight),
+because on some data the graph ranks cold items better than their text and on other data worse.
 """
 
 from __future__ import annotations
@@ -52,19 +52,12 @@ from kgrec.graph.adjacency import (entry_groups, normalized_adjacency, propagate
 from kgrec.graph.build import build_graph, graph_summary
 from kgrec.graph.sampling import sample_neighbourhood
 from kgrec.models.base import Recommender
-from kgrec.models.pseudo_cold import pseudo_cold_items, pseudo_cold_recalls
 from kgrec.models.tail_slots import interleave_tail
 from kgrec.text.encoder import TextEncoder
 from kgrec.text.features import node_texts
 from kgrec.text.finetune import TunableTextTower
 
 log = logging.getLogger(__name__)
-
-#: cold_text_weight=auto's grid: factors on the text match weight w for cold items.
-COLD_TEXT_WEIGHTS = (1, 2, 4, 8, 16)
-#: Draws of the items made cold whose recalls are averaged: one draw's choice moved with the draw (synthetic
-#: bundle: 8, 2, 2, 4, 4 over five draws of one trained model).
-PSEUDO_COLD_DRAWS = 5
 
 TextFeatures = dict[str, tuple[Tensor, Tensor]]
 
@@ -114,7 +107,7 @@ class KGRec(Recommender):
         self.layer_weights = [share] + [(1 - share) / max(layers, 1)] * layers
         self.popularity_penalty, self.tail_every = popularity_penalty, tail_every
         self.knob_tolerance = knob_tolerance
-        self.cold_text_weight, self.seed = cold_text_weight, seed
+        self.cold_text_weight = cold_text_weight
         self.id_dropout = id_dropout
         self.mask_history = mask_history
         self.full_softmax = data.num_items <= full_softmax_max_items
@@ -198,6 +191,8 @@ class KGRec(Recommender):
         self.register_buffer("item_text", item_text, persistent=False)  # rebuilt from the cache on load
         self.register_buffer("profile_sum", _train_item_sums(item_text, data) if match else None, persistent=False)
         self.register_buffer("softmax_text", item_text[self.softmax_items] if match else None, persistent=False)
+        if not match:
+            self.cold_text_weight = 1  # it scales the text match: nothing to choose
         generator = torch.Generator().manual_seed(seed)
         self.id_embedding = nn.Parameter(torch.randn(self.num_nodes, dim, generator=generator) * 0.1)
         self.text_projection = nn.Sequential(
@@ -375,11 +370,9 @@ class KGRec(Recommender):
         self.cold_text_weight = state.get("cold_text_weight", 1)
 
     def calibrate(self, validate: Callable[[], float], data: Dataset) -> None:
-        """Knobs set to "auto": first the cold text weight (on pseudo-cold items, kgrec.models.pseudo_cold), then
-        the most tail exposure whose validation metric stays within `knob_tolerance` (relative) of no
-        adjustment: the penalty beta, then the tail slots."""
-        if self.cold_text_weight == "auto":
-            self.cold_text_weight = self._calibrate_cold_text_weight(data)
+        """Knobs set to "auto": the most tail exposure whose validation metric stays within `knob_tolerance`
+        (relative) of no adjustment: the penalty beta, then the tail slots. (The cold text weight is chosen
+        before, by the trainer: kgrec.train.cold_weight.)"""
         knobs = [(name, grid) for name, grid in (("popularity_penalty", (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)),
                                                  ("tail_every", (20, 10, 6, 5, 4, 3)))
                  if getattr(self, name) == "auto"]
@@ -394,65 +387,6 @@ class KGRec(Recommender):
                     setattr(self, name, previous)
                     break
             log.info("%s=auto chose %s on the validation split", name, getattr(self, name))
-
-    def _calibrate_cold_text_weight(self, data: Dataset, factors: tuple[float, ...] = COLD_TEXT_WEIGHTS) -> float:
-        """The factor whose pseudo-cold valid recall@20, averaged over PSEUDO_COLD_DRAWS draws of the items made
-        cold, is best (1 without the text match, which it scales)."""
-        if self.text_match_weight is None:
-            return 1
-        if self.relation_logit is not None:
-            log.info("cold_text_weight=auto: 1 (pseudo-cold items are not propagated with relation_weights=true)")
-            return 1
-        draws = [pseudo_cold_items(data, self.seed + draw) for draw in range(PSEUDO_COLD_DRAWS)]
-        recalls = np.mean([self._pseudo_cold_recalls(data, items, factors) for items in draws], axis=0)
-        best = factors[int(np.argmax(recalls))]
-        log.info("cold_text_weight=auto chose %s on %d draws of %d pseudo-cold items (mean valid recall@20 %s)", best,
-                 len(draws), len(draws[0]), ", ".join(f"{f:g}: {recall:.4f}" for f, recall in zip(factors, recalls)))
-        return best
-
-    def _pseudo_cold_recalls(self, data: Dataset, items: np.ndarray, factors: tuple[float, ...]) -> list[float]:
-        """Valid recall@20 of `items` made cold, ranked among themselves, for each cold text weight. Only their
-        columns are scored (the evaluator ranks no other): the rest of each row stays -inf."""
-        user_h, item_h, profiles = self.embeddings_as_cold(data, items)
-        columns = torch.as_tensor(items, device=item_h.device)
-        all_cold = torch.ones(len(columns), dtype=torch.bool, device=item_h.device)
-
-        def scores_for(factor: float) -> Callable[[Tensor], Tensor]:
-            def scores(users: Tensor) -> Tensor:
-                users = users.to(user_h.device)
-                full = torch.full((len(users), self.num_items), float("-inf"), device=item_h.device)
-                full[:, columns] = self.score_embeddings(user_h[users], item_h[columns], self.log_popularity[columns],
-                                                         profiles[users], self.item_text[columns], all_cold, factor)
-                return full
-            return scores
-
-        return pseudo_cold_recalls(data, items, scores_for, factors)
-
-    def embeddings_as_cold(self, data: Dataset, items: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
-        """h of users and items and the users' normalised text profiles as if `items` had never been interacted
-        with: without their user and interest edges (cold items have neither) and their ID inputs."""
-        nodes = self.offsets["item"] + torch.as_tensor(items)
-        pairs, _, _ = self._union_edges()
-        rows, cols = torch.as_tensor(pairs[0]), torch.as_tensor(pairs[1])
-        made_cold = torch.zeros(self.num_nodes, dtype=torch.bool)
-        made_cold[nodes] = True
-        interacting = torch.zeros(self.num_nodes, dtype=torch.bool)
-        for node_type in ("user", "interest"):
-            if node_type in self.offsets:
-                interacting[self.offsets[node_type]: self.offsets[node_type] + self.graph[node_type].num_nodes] = True
-        cut = (made_cold[rows] & interacting[cols]) | (made_cold[cols] & interacting[rows])
-        adjacency = normalized_adjacency(rows[~cut], cols[~cut], self.num_nodes).to(self.id_embedding.device)
-        nodes = nodes.to(self.id_embedding.device)
-        layers = [self.layer_inputs()]
-        layers[0][nodes] -= self.id_gate[nodes] * self.id_embedding[nodes]
-        for _ in range(self.layers):
-            layers.append(propagate(adjacency, layers[-1]))
-        user_h, item_h = self._users_items(self.mix_layers(layers))
-        on_items = torch.as_tensor(np.isin(data.train.items, items), device=nodes.device)
-        users = torch.as_tensor(data.train.users, device=nodes.device)[on_items]
-        texts = self.item_text[torch.as_tensor(data.train.items, device=nodes.device)[on_items]]
-        profiles = F.normalize(self.profile_sum.index_add(0, users, -texts), dim=-1)
-        return user_h, item_h, profiles
 
     def train(self, mode: bool = True) -> "KGRec":
         self._cache = None  # parameters are about to change; the loop calls this every epoch

@@ -22,7 +22,7 @@ import typing
 from dataclasses import dataclass
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ from kgrec.evaluate.metrics import EvalResult
 from kgrec.evaluate.report import results_table, write_recs
 from kgrec.models.base import Recommender
 from kgrec.train.checkpoint import atomic_write, config_fingerprint
+from kgrec.train.cold_weight import choose_cold_text_weight
 from kgrec.train.distributed import Processes, resolve_device, start, stop, to_device
 from kgrec.train.loop import TrainerConfig, TrainingLog, train, trainer_config
 
@@ -68,11 +69,14 @@ def build_model(model_config: dict[str, Any], data: Dataset, encoder_config: dic
 
 
 def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: dict,
-        run_dir: str | Path | None = None, fingerprint: str = "", processes: Processes | None = None) -> TrainingLog:
+        run_dir: str | Path | None = None, fingerprint: str = "", processes: Processes | None = None,
+        build_twin: Callable[[Dataset], Recommender] | None = None) -> TrainingLog:
     """Closed-form fit or gradient training with early stopping, then calibration, all on the validation split.
 
     Gradient training checkpoints every epoch into `run_dir` (see kgrec.train.loop). The model is moved
-    to the device of `processes` (default: this one process on `trainer.device`)."""
+    to the device of `processes` (default: this one process on `trainer.device`). A kgrec model with
+    `cold_text_weight: auto` needs `build_twin` (the same model built on other data): a twin trained with
+    items held out chooses it (kgrec.train.cold_weight)."""
     monitor = eval_config["monitor"]
     processes = processes or Processes(resolve_device(trainer.device))
     to_device(model, processes.device)
@@ -87,6 +91,12 @@ def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: 
     history = (train(model, data, trainer, validate, monitor=f"valid_{monitor}", run_dir=run_dir,
                      fingerprint=fingerprint, processes=processes) if model.trainable
                else TrainingLog(seconds=time.perf_counter() - started))
+    if getattr(model, "cold_text_weight", None) == "auto":
+        if build_twin is None:
+            raise KgrecError("cold_text_weight=auto is chosen by training a twin model: pass fit(build_twin=...), "
+                             "or set the weight (1 = no extra lean on text)")
+        model.cold_text_weight = choose_cold_text_weight(build_twin, data, trainer, history.best_epoch, processes,
+                                                         eval_config)
     with torch.no_grad():
         model.prepare_scoring()
         model.calibrate(validate, data)
@@ -167,7 +177,8 @@ def _run(config: dict[str, Any], trainer: TrainerConfig, processes: Processes,
     log.info("model %s on %s (%s, %d process%s)", type(model).__name__, data.name, processes.device,
              processes.world_size, "es" if processes.world_size > 1 else "")
 
-    history = fit(model, data, trainer, config["eval"], out_dir, config_fingerprint(config), processes)
+    history = fit(model, data, trainer, config["eval"], out_dir, config_fingerprint(config), processes,
+                  build_twin=lambda held: build_model(config["model"], held, config["encoder"], config["cache_dir"]))
     model.eval()
     eval_config = config["eval"]
     eval_start = time.perf_counter()
