@@ -90,14 +90,15 @@ def train(
     model: Recommender,
     data: Dataset,
     config: TrainerConfig,
-    validate: Callable[[], float],
+    validate: Callable[[], float] | None,
     monitor: str = "valid",
     run_dir: str | Path | None = None,
     fingerprint: str = "",
     processes: Processes | None = None,
 ) -> TrainingLog:
     """Train `model` by gradient steps on the device of `processes`; `validate()` returns the metric to
-    maximise (higher is better), the same on every process.
+    maximise (higher is better), the same on every process. Without `validate`, all `config.epochs` run and
+    the model keeps its last state.
 
     With `run_dir`, each epoch ends by saving `run_dir/checkpoints/last.pt`, tagged with `fingerprint`
     (of the run's config); `config.resume` continues from that file, refusing one of another config.
@@ -139,7 +140,7 @@ def train(
             total += loss.item()
             batches += 1
         record = {"epoch": epoch, "loss": processes.mean(total / max(batches, 1))}
-        if epoch % config.eval_every == 0 or epoch == config.epochs:
+        if validate is not None and (epoch % config.eval_every == 0 or epoch == config.epochs):
             model.eval()
             with torch.no_grad():
                 model.prepare_scoring()
@@ -159,7 +160,8 @@ def train(
                      history.best_epoch)
             break
     history.seconds = time.perf_counter() - start
-    model.load_state_dict(progress.best_state)
+    if validate is not None:
+        model.load_state_dict(progress.best_state)
     model.eval()
     return history
 
