@@ -108,6 +108,15 @@ def test_gradient_baselines_learn(model_class, ml100k_slice, random_recall):
     assert valid_recall(model.score, ml100k_slice) > random_recall + 0.1
 
 
+def test_training_without_validation_runs_every_epoch_and_keeps_the_last_state(ml100k_slice):
+    model = BPRMF(ml100k_slice, dim=32)
+    initial = copy.deepcopy(model.state_dict())
+    history = train(model, ml100k_slice, dataclasses.replace(FAST_TRAINING, epochs=3, patience=1), None)
+    assert [epoch["epoch"] for epoch in history.epochs] == [1, 2, 3]
+    assert all(set(epoch) == {"epoch", "loss", "seconds"} for epoch in history.epochs)
+    assert all(not torch.equal(initial[name], value) for name, value in model.state_dict().items())
+
+
 def test_lightgcn_scores_follow_restored_weights():
     data = tiny_dataset([(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)], num_users=3, num_items=3)
     model = LightGCN(data, dim=8, layers=2)
