@@ -26,7 +26,7 @@ from kgrec.data.load import load_dataset
 from kgrec.evaluate.metrics import evaluate
 from kgrec.evaluate.report import markdown_table
 from kgrec.models.base import Recommender
-from kgrec.train.experiment import build_model, fit, seed_everything
+from kgrec.train.experiment import fit, model_builder, seed_everything
 from kgrec.train.loop import TrainingLog, trainer_config
 
 BETAS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0]
@@ -43,9 +43,9 @@ def train_kgrec(path: str, overrides: list[str]) -> tuple[dict, Dataset, Recomme
     seed_everything(config["seed"])
     data = load_dataset(config["data"])
     trainer = trainer_config({**config["trainer"], **config["model"]["train"], "seed": config["seed"]})
-    model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
-    history = fit(model, data, trainer, config["eval"],
-                  build_twin=lambda held: build_model(config["model"], held, config["encoder"], config["cache_dir"]))
+    build = model_builder(config)
+    model = build(data)
+    history = fit(model, data, trainer, config["eval"], build_twin=build)
     return config, data, model, history
 
 

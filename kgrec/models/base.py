@@ -43,7 +43,7 @@ class Recommender(torch.nn.Module):
         torch.optim.SparseAdam, so that a step's cost follows the batch, not the size of the table."""
         return []
 
-    def learning_rates(self, lr: float) -> dict[torch.nn.Parameter, float]:
+    def learning_rates(self) -> dict[torch.nn.Parameter, float]:
         """Parameters that train at a learning rate other than the trainer's `lr` (e.g. pretrained layers being
         fine-tuned, which a rate fit for embeddings learned from scratch would wreck). Most models have none."""
         return {}

@@ -323,7 +323,7 @@ class KGRec(Recommender):
         h = self.mix_layers([layer[: len(seeds)] for layer in layers])[inverse]
         return list(h.split([len(part) for part in lists]))
 
-    def learning_rates(self, lr: float) -> dict[nn.Parameter, float]:
+    def learning_rates(self) -> dict[nn.Parameter, float]:
         """The tuned text blocks are pretrained: at the trainer's rate (5e-3) Adam wrecks them within an epoch
         (kg_data on a GPU, 4 epochs: test recall@20 0.226 against 0.250 frozen, test_cold 0.271 against 0.359)."""
         if self.text_tower is None:

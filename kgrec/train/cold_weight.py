@@ -45,15 +45,13 @@ def without_items(data: Dataset, items: np.ndarray) -> Dataset:
     become test_cold (for users who keep train pairs), their tag applications are dropped, and they are the
     cold items (the real cold items stay in the catalogue, unseen, and are not ranked). No test split: the
     twin is never tested."""
-    def on(pairs: Interactions) -> np.ndarray:
-        return np.isin(pairs.items, items)
-
     train, valid = data.splits["train"], data.splits["valid"]
-    held = Interactions(np.concatenate([train.users[on(train)], valid.users[on(valid)]]),
-                        np.concatenate([train.items[on(train)], valid.items[on(valid)]]))
-    kept_train = train.take(~on(train))
+    on_train, on_valid = np.isin(train.items, items), np.isin(valid.items, items)
+    held = Interactions(np.concatenate([train.users[on_train], valid.users[on_valid]]),
+                        np.concatenate([train.items[on_train], valid.items[on_valid]]))
+    kept_train = train.take(~on_train)
     held = held.take(np.isin(held.users, kept_train.users))
-    splits = {"train": kept_train, "valid": valid.take(~on(valid)), "test_cold": held}
+    splits = {"train": kept_train, "valid": valid.take(~on_valid), "test_cold": held}
     tags = data.tags
     keep = ~np.isin(tags.items, items)
     tags = Tags(tags.users[keep], tags.items[keep], tags.tags[keep], tags.names)
@@ -68,8 +66,7 @@ def choose_cold_text_weight(build: Callable[[Dataset], Recommender], data: Datas
     held = without_items(data, held_out_items(data, trainer.seed))
     twin = build(held)
     twin_trainer = dataclasses.replace(trainer, epochs=max(epochs, 1), resume=False)
-    train(twin, held, twin_trainer, validate=None, processes=processes)
-    twin.eval()
+    train(twin, held, twin_trainer, validate=None, processes=processes)  # leaves it in eval mode
     recalls = []
     with torch.no_grad():
         twin.prepare_scoring()

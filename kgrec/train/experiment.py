@@ -68,6 +68,11 @@ def build_model(model_config: dict[str, Any], data: Dataset, encoder_config: dic
     return instantiate(hyperparameters, _partial_=True)(data, **extra)
 
 
+def model_builder(config: dict[str, Any]) -> Callable[[Dataset], Recommender]:
+    """The run's model, built on any data: its own, or the held-out copy a twin trains on."""
+    return lambda data: build_model(config["model"], data, config["encoder"], config["cache_dir"])
+
+
 def fit(model: Recommender, data: Dataset, trainer: TrainerConfig, eval_config: dict,
         run_dir: str | Path | None = None, fingerprint: str = "", processes: Processes | None = None,
         build_twin: Callable[[Dataset], Recommender] | None = None) -> TrainingLog:
@@ -173,12 +178,12 @@ def _run(config: dict[str, Any], trainer: TrainerConfig, processes: Processes,
          out_dir: Path) -> dict[str, dict[str, float]]:
     seed_everything(config["seed"])
     data = load_dataset(config["data"])
-    model = build_model(config["model"], data, config["encoder"], config["cache_dir"])
+    build = model_builder(config)
+    model = build(data)
     log.info("model %s on %s (%s, %d process%s)", type(model).__name__, data.name, processes.device,
              processes.world_size, "es" if processes.world_size > 1 else "")
 
-    history = fit(model, data, trainer, config["eval"], out_dir, config_fingerprint(config), processes,
-                  build_twin=lambda held: build_model(config["model"], held, config["encoder"], config["cache_dir"]))
+    history = fit(model, data, trainer, config["eval"], out_dir, config_fingerprint(config), processes, build)
     model.eval()
     eval_config = config["eval"]
     eval_start = time.perf_counter()

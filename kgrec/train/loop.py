@@ -174,7 +174,7 @@ def _optimizers(model: Recommender, config: TrainerConfig) -> list[torch.optim.O
     if sparse and config.weight_decay:
         raise KgrecError(f"trainer.weight_decay={config.weight_decay}: {type(model).__name__} trains sparse "
                          "parameters here (SparseAdam), which take no weight decay; set it to 0")
-    own_rates = model.learning_rates(config.lr)
+    own_rates = model.learning_rates()
     groups = [{"params": [p for p in dense if p not in own_rates]}]
     groups += [{"params": [p for p in dense if own_rates.get(p) == lr], "lr": lr} for lr in sorted(set(own_rates.values()))]
     optimizers = [torch.optim.Adam([group for group in groups if group["params"]], lr=config.lr,
