@@ -36,6 +36,13 @@ from kgrec.train.loop import trainer_config
 POOL, FOLDS, K = 0.3, 3, 20
 
 
+def run_config(path: str, *overrides: str) -> dict:
+    """kgrec-train's config (model kgrec unless overridden) for the bundle at `path`, resolved."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        config = compose("config", overrides=["data=bundle", f"data.path={Path(path).resolve()}", *overrides])
+    return OmegaConf.to_container(config, resolve=True)
+
+
 def effective_items(pair_items: np.ndarray) -> float:
     """(sum of pairs)^2 / sum of squared pairs per item: how many equally used items the pairs are worth."""
     counts = np.bincount(pair_items).astype(float)
@@ -57,15 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    def build(model: str, data: Dataset, *overrides: str):
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            config = compose("config", overrides=["data=bundle", f"data.path={Path(args.path).resolve()}",
-                                                  f"model={model}", *overrides])
-        return model_builder(OmegaConf.to_container(config, resolve=True))(data)
-
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        config = OmegaConf.to_container(compose("config", overrides=[
-            "data=bundle", f"data.path={Path(args.path).resolve()}", "model=kgrec"]), resolve=True)
+    config = run_config(args.path)
     seed_everything(config["seed"])
     data = load_dataset(config["data"])
     rng = np.random.default_rng(config["seed"])
@@ -75,10 +74,10 @@ def main() -> None:
     held = without_items(data, np.sort(pool))
 
     # m is set per fold below; the tail knob does not touch cold items.
-    kgrec = build("kgrec", held, "model.cold_text_weight=1", "model.tail_every=0")
+    kgrec = model_builder(run_config(args.path, "model.cold_text_weight=1", "model.tail_every=0"))(held)
     trainer = trainer_config({**config["trainer"], **config["model"]["train"], "seed": config["seed"]})
     fit(kgrec, held, trainer, config["eval"])
-    text = build("textknn", held)
+    text = model_builder(run_config(args.path, "model=textknn"))(held)
     text.fit(held)
 
     def recall(score, items: np.ndarray) -> float:
