@@ -80,8 +80,8 @@ def main() -> None:
     text = model_builder(run_config(args.path, "model=textknn"))(held)
     text.fit(held)
 
-    def recall(score, items: np.ndarray) -> float:
-        return evaluate(score, fold_data(held, items), "test_cold", ks=(K,), n_recs=K).metrics[f"recall@{K}"]
+    def recall(score, fold: Dataset) -> float:
+        return evaluate(score, fold, "test_cold", ks=(K,), n_recs=K).metrics[f"recall@{K}"]
 
     folds = []  # one dict per fold
     with torch.no_grad():
@@ -89,14 +89,13 @@ def main() -> None:
         for repeat in range(args.repeats):
             cut = []
             for items in np.split(rng.permutation(pool), FOLDS):
+                fold = fold_data(held, items)
                 by_factor = []
                 for factor in FACTORS:
                     kgrec.cold_text_weight = factor
-                    by_factor.append(recall(kgrec.score, items))
-                pairs = held.splits["test_cold"]
-                effective = effective_items(pairs.items[np.isin(pairs.items, items)])
-                cut.append({"repeat": repeat, "effective items": round(effective),
-                            "text kNN": recall(text.score, items), "by factor": np.array(by_factor)})
+                    by_factor.append(recall(kgrec.score, fold))
+                cut.append({"repeat": repeat, "effective items": round(effective_items(fold.splits["test_cold"].items)),
+                            "text kNN": recall(text.score, fold), "by factor": np.array(by_factor)})
             for fold, row in enumerate(cut):
                 others = [cut[(fold + step) % FOLDS]["by factor"] for step in range(1, FOLDS)]
                 row["m, another fold"] = FACTORS[int(np.argmax(others[0]))]
